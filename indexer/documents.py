@@ -1,0 +1,36 @@
+"""Article -> the field values of one Whoosh document (runs in worker processes)."""
+
+from __future__ import annotations
+
+from indexer.records import Article
+from indexer.schema import build_schema
+
+_SCHEMA = build_schema()
+
+
+def content_text(article: Article) -> str:
+    """Everything a query may match, title first."""
+    parts = [article.title, article.lead or "", *article.captions, article.body]
+    return "\n\n".join(part for part in parts if part)
+
+
+def document_fields(article: Article) -> dict:
+    def analyzed(name: str, text: str | None):
+        return _SCHEMA[name].pre_analyze(text) if text else None
+
+    fields = {
+        "id": article.id,
+        "content": analyzed("content", content_text(article)),
+        "title": analyzed("title", article.title),
+        "lead": analyzed("lead", article.lead),
+        "captions": analyzed("captions", "\n".join(article.captions)),
+        "author": article.author,
+        "category": article.category,
+        "source": article.source,
+        "tags": ",".join(article.tags) or None,
+        "doc": article.to_json(),
+    }
+    if article.published:
+        local = article.published.replace(tzinfo=None)  # stored as Vietnam local time
+        fields.update(published=local, year=f"{local:%Y}", month=f"{local:%Y-%m}")
+    return {name: value for name, value in fields.items() if value is not None}

@@ -1,0 +1,171 @@
+"""Ingest archive files into the index: read, validate, analyse, write, report.
+
+Data flow: reading.read_paths -> records.article_from_dict -> (worker
+processes) documents.document_fields -> one Whoosh writer in this process ->
+one commit. Segmentation is the costly step, so it runs in a process pool
+that uses every core while this process files the postings.
+
+Re-ingesting an id replaces the article; an id repeated inside one run keeps
+its last version. Nothing is visible until the single commit at the end, so
+a killed run leaves the previous index as it was, and a rerun converges.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer import store
+from indexer.documents import document_fields
+from indexer.records import Article, RecordError, article_from_dict
+from indexer.sources.reading import Problem, RawRecord, read_paths
+
+WRITER_LIMIT_MB = 256  # Whoosh's in-memory posting pool before it spills to disk
+
+
+@dataclass
+class Summary:
+    added: int = 0
+    replaced: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    repeated_in_input: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"added {self.added}, replaced {self.replaced}, rejected {self.rejected}, "
+                f"skipped files {self.skipped}, repeated ids in input {self.repeated_in_input}, "
+                f"{self.seconds:.1f} s")
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line every few seconds when not a terminal)."""
+
+    def __init__(self, total: int, stream=None, label: str = "indexing"):
+        self.total, self.label = total, label
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = self.last = time.monotonic()
+        self.done = 0
+
+    def update(self, done: int, final: bool = False) -> None:
+        self.done = done
+        now = time.monotonic()
+        if not final and now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        width = 30
+        filled = int(width * done / self.total) if self.total else width
+        bar = "#" * filled + "-" * (width - filled)
+        text = f"{self.label} [{bar}] {done:,}/{self.total:,} articles {rate:,.0f}/s"
+        end = "\n" if final or not self.tty else ""
+        self.stream.write(("\r" if self.tty else "") + text + end)
+        self.stream.flush()
+
+
+def collect(paths, summary: Summary, report) -> dict[str, Article]:
+    """Read and validate every record; the last version of each id wins."""
+    articles: dict[str, Article] = {}
+    for item in read_paths(paths):
+        if isinstance(item, Problem):
+            if item.skipped:
+                summary.skipped += 1
+            else:
+                summary.rejected += 1
+            report(str(item))
+            continue
+        assert isinstance(item, RawRecord)
+        try:
+            article = article_from_dict(item.data)
+        except RecordError as exc:
+            summary.rejected += 1
+            report(str(Problem(item.path, item.line, str(exc))))
+            continue
+        if article.id in articles:
+            summary.repeated_in_input += 1
+            del articles[article.id]  # keep input order for the newest version
+        articles[article.id] = article
+    return articles
+
+
+def _existing(searcher, article_id: str) -> bool:
+    return searcher.document_number(id=article_id) is not None
+
+
+def write_articles(ix, index_dir: Path, articles, summary: Summary, procs: int | None = None,
+                   progress: Progress | None = None, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT):
+    procs = procs or os.cpu_count() or 1
+    writer = store.acquire_writer(ix, index_dir, lock_timeout, limitmb=WRITER_LIMIT_MB)
+    try:
+        with writer.searcher() as searcher:
+            items = list(articles)
+            if procs > 1 and len(items) > 50:
+                ctx = multiprocessing.get_context("fork")
+                with ctx.Pool(procs) as pool:
+                    _file(pool.imap(document_fields, items, chunksize=8), writer, searcher,
+                          summary, progress)
+            else:
+                _file(map(document_fields, items), writer, searcher, summary, progress)
+        writer.commit()
+    except BaseException:
+        writer.cancel()
+        raise
+
+
+def _file(documents, writer, searcher, summary: Summary, progress: Progress | None):
+    for done, fields in enumerate(documents, start=1):
+        if _existing(searcher, fields["id"]):
+            writer.update_document(**fields)
+            summary.replaced += 1
+        else:
+            writer.add_document(**fields)
+            summary.added += 1
+        if progress:
+            progress.update(done)
+    if progress:
+        progress.update(summary.added + summary.replaced, final=True)
+
+
+def ingest(paths, index_dir=None, procs: int | None = None, show_progress: bool = True,
+           report=None, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT) -> Summary:
+    started = time.monotonic()
+    index_dir = store.resolve_index_dir(index_dir)
+    summary = Summary()
+
+    def _report(message: str) -> None:
+        summary.problems.append(message)
+        if report:
+            report(message)
+
+    articles = collect(paths, summary, _report)
+    ix = store.open_or_create(index_dir)
+    if articles:
+        progress = Progress(len(articles)) if show_progress else None
+        write_articles(ix, index_dir, articles.values(), summary, procs, progress, lock_timeout)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def delete(ids, index_dir=None, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT) -> tuple[list, list]:
+    """Remove articles by id; returns (deleted ids, unknown ids)."""
+    index_dir = store.resolve_index_dir(index_dir)
+    ix = store.open_index(index_dir)
+    writer = store.acquire_writer(ix, index_dir, lock_timeout)
+    deleted, unknown = [], []
+    try:
+        with writer.searcher() as searcher:
+            for article_id in ids:
+                (deleted if _existing(searcher, article_id) else unknown).append(article_id)
+        for article_id in deleted:
+            writer.delete_by_term("id", article_id)
+        writer.commit()
+    except BaseException:
+        writer.cancel()
+        raise
+    return deleted, unknown

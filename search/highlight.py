@@ -1,0 +1,100 @@
+"""Highlighting: <mark> every matched word in the original text, and pick a snippet.
+
+No segmentation here (pyvi would cost milliseconds per body): query words are
+matched as folded syllables in a folded copy of the text that has the same
+length as the normalised text, so the unaccented query "can bo" marks "cán bộ",
+each syllable of a compound is marked, and offsets map back exactly to the
+original characters even for NFD or old-tone-style text.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+from indexer.textnorm import fold_aligned, normalize_with_offsets
+
+SNIPPET_CHARS = 240
+_WORD_CHAR = r"[^\W_]"
+_I_FINAL = re.compile(r"^(?:[bcdghklmnprstvx]|ch|kh|ng|nh|ph|th|tr|qu)i$")
+
+
+def _pattern(term: str) -> str:
+    if term.isdigit():
+        return "0*" + re.escape(term)  # "1" marks "01" (dates are indexed that way)
+    if _I_FINAL.match(term):
+        return re.escape(term[:-1]) + "[iy]"  # kĩ/kỹ, lí/lý
+    return re.escape(term)
+
+
+class Highlighter:
+    def __init__(self, folded_terms):
+        alternatives = sorted({t for t in folded_terms if t}, key=len, reverse=True)
+        self.regex = None
+        if alternatives:
+            self.regex = re.compile(
+                rf"(?<!{_WORD_CHAR})(?:{'|'.join(map(_pattern, alternatives))})(?!{_WORD_CHAR})")
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, folded match) in the original text."""
+        if not self.regex or not text:
+            return []
+        norm, offsets = normalize_with_offsets(text)
+        folded = fold_aligned(norm)
+        found = []
+        for m in self.regex.finditer(folded):
+            start, end = m.start(), m.end()
+            if offsets is not None:
+                start, end = offsets[start], offsets[end]
+            found.append((start, end, m.group()))
+        return found
+
+    def mark(self, text: str) -> str:
+        return _render(text, self.spans(text), 0, len(text))
+
+    def snippet(self, text: str, size: int = SNIPPET_CHARS) -> str:
+        """About ``size`` characters around the densest cluster of matches."""
+        spans = self.spans(text)
+        if not spans:
+            return _render(text, [], 0, _cut_end(text, 0, size))
+        best_start, best_score = spans[0][0], -1.0
+        for i, (start, _, _) in enumerate(spans):
+            window_end = start + size
+            inside = [s for s in spans[i:] if s[1] <= window_end]
+            score = len({s[2] for s in inside}) + 0.1 * len(inside)
+            if score > best_score:
+                best_start, best_score = start, score
+        start = _cut_start(text, max(0, best_start - size // 5))
+        end = _cut_end(text, start, size)
+        return _render(text, spans, start, end)
+
+
+def _cut_start(text: str, start: int) -> int:
+    if start <= 0:
+        return 0
+    space = text.rfind(" ", 0, start)
+    newline = text.rfind("\n", 0, start)
+    return max(space, newline) + 1
+
+
+def _cut_end(text: str, start: int, size: int) -> int:
+    end = start + size
+    if end >= len(text):
+        return len(text)
+    space = text.rfind(" ", start, end)
+    return space if space > start else end
+
+
+def _render(text: str, spans, start: int, end: int) -> str:
+    parts = ["…"] if start > 0 else []
+    cursor = start
+    for s, e, _ in spans:
+        if s < cursor or e > end:
+            continue
+        parts.append(escape(text[cursor:s]))
+        parts.append("<mark>" + escape(text[s:e]) + "</mark>")
+        cursor = e
+    parts.append(escape(text[cursor:end]))
+    if end < len(text):
+        parts.append("…")
+    return " ".join("".join(parts).split())

@@ -1,0 +1,156 @@
+"""The `vnsearch` command: index, delete, stats, search, serve.
+
+Every subcommand takes --index DIR (default: $VNSEARCH_INDEX or index_data/).
+Exit codes: 0 success; 1 something was rejected, not found or failed;
+2 bad usage or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from textwrap import shorten
+
+from indexer import ingest, store
+from search.request import BadRequest, SearchRequest
+
+
+def _add_index_arg(parser):
+    parser.add_argument("--index", metavar="DIR", default=None,
+                        help="index directory (default: $VNSEARCH_INDEX or index_data)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vnsearch", description="Vietnamese news archive search")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="add or replace articles from files and directories")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--procs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_index_arg(p)
+
+    p = sub.add_parser("delete", help="remove articles by id")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    _add_index_arg(p)
+
+    p = sub.add_parser("stats", help="document count, size, fields, last update")
+    p.add_argument("--json", action="store_true")
+    _add_index_arg(p)
+
+    p = sub.add_parser("search", help="search the archive")
+    p.add_argument("query", nargs="?", default="")
+    p.add_argument("--from", dest="date_from", metavar="DATE")
+    p.add_argument("--to", dest="date_to", metavar="DATE")
+    p.add_argument("--author", action="append", default=[])
+    p.add_argument("--category", action="append", default=[])
+    p.add_argument("--source", action="append", default=[])
+    p.add_argument("--sort", default="relevance", help="relevance, newest or oldest")
+    p.add_argument("--page", default="1")
+    p.add_argument("--size", default="10")
+    p.add_argument("--json", action="store_true", help="print the JSON API's result object")
+    _add_index_arg(p)
+
+    p = sub.add_parser("serve", help="serve the web UI and JSON API with waitress")
+    p.add_argument("--host", default=None, help="default $VNSEARCH_HOST or 127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default $VNSEARCH_PORT or 8000")
+    _add_index_arg(p)
+    return parser
+
+
+def cmd_index(args) -> int:
+    def report(message):
+        print(message, file=sys.stderr)
+
+    summary = ingest.ingest(args.paths, args.index, procs=args.procs,
+                            show_progress=not args.quiet, report=report)
+    print(summary.line())
+    return 1 if summary.rejected else 0
+
+
+def cmd_delete(args) -> int:
+    deleted, unknown = ingest.delete(args.ids, args.index)
+    for article_id in unknown:
+        print(f"not found: {article_id}", file=sys.stderr)
+    print(f"deleted {len(deleted)}, not found {len(unknown)}")
+    return 1 if unknown else 0
+
+
+def cmd_stats(args) -> int:
+    data = store.stats(store.resolve_index_dir(args.index))
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(f"index        {data['index']}")
+        print(f"documents    {data['documents']:,}")
+        print(f"size         {data['size_bytes'] / 1e6:,.1f} MB in {data['segments']} segment(s)")
+        print(f"last update  {data['last_update']}")
+        print(f"fields       {', '.join(data['fields'])}")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from search.engine import Engine
+
+    params = {"q": args.query, "from": args.date_from, "to": args.date_to, "sort": args.sort,
+              "page": args.page, "size": args.size}
+    lists = {"author": args.author, "category": args.category, "source": args.source}
+    request = SearchRequest.from_params(params.get, lambda name: lists.get(name, []))
+    result = Engine(args.index).search(request)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print(render_text(result))
+    return 0
+
+
+def render_text(result) -> str:
+    """The result object as plain text for a terminal."""
+    import re
+
+    lines = [f"{result.total:,} results ({result.took_ms:.0f} ms)"
+             + (f" - {'; '.join(result.filters)}" if result.filters else "")]
+    if result.suggestion:
+        lines.append(f"Có phải bạn muốn tìm: {result.suggestion}")
+    first = (result.page - 1) * result.size
+    for number, hit in enumerate(result.hits, start=first + 1):
+        date = hit.published[:10] if hit.published else "----------"
+        meta = " | ".join(x for x in (date, hit.category, hit.author, hit.source) if x)
+        snippet = re.sub(r"</?mark>", "*", hit.snippet)
+        lines += [f"{number:>3}. {hit.title}", f"     {meta}  [{hit.id}]",
+                  f"     {shorten(snippet, 200, placeholder='…')}"]
+    return "\n".join(lines)
+
+
+def cmd_serve(args) -> int:
+    from webui.server import serve
+
+    return serve(index_dir=args.index, host=args.host, port=args.port)
+
+
+COMMANDS = {"index": cmd_index, "delete": cmd_delete, "stats": cmd_stats,
+            "search": cmd_search, "serve": cmd_serve}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BadRequest as exc:
+        print(f"vnsearch: {exc.message}", file=sys.stderr)
+        return 2
+    except store.IndexProblem as exc:
+        print(f"vnsearch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vnsearch: interrupted; the index keeps its last committed state", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
