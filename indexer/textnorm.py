@@ -45,7 +45,15 @@ _TONE_MOVES = _build_tone_moves()
 _TONE_RE = re.compile(
     r"(?<![qQ])(" + "|".join(map(re.escape, _TONE_MOVES)) + r")(?![^\W\d_])"
 )
-_COMBINING_RUN = re.compile(r".[\u0300-\u036f]*", re.S)
+
+
+def _clusters(text: str):
+    """(start, end) of each base character with the combining marks after it."""
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or unicodedata.category(text[i])[0] != "M":
+            yield start, i
+            start = i
 
 
 def canonical_tones(text: str) -> str:
@@ -61,12 +69,20 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int] | None]:
         return canonical_tones(text), None
     out: list[str] = []
     offsets: list[int] = []
-    for match in _COMBINING_RUN.finditer(text):
-        cluster = unicodedata.normalize("NFC", match.group())
+    for start, end in _clusters(text):
+        cluster = unicodedata.normalize("NFC", text[start:end])
         out.append(cluster)
-        offsets.extend([match.start()] * len(cluster))
+        offsets.extend([start] * len(cluster))
     offsets.append(len(text))
-    return canonical_tones("".join(out)), offsets
+    norm = "".join(out)
+    whole = unicodedata.normalize("NFC", text)
+    if norm != whole:
+        # Composition across our clusters (some Indic and Hangul sequences):
+        # keep the exact text, and offsets that stay in order and in range.
+        norm = whole
+        scale = len(text) / max(1, len(norm))
+        offsets = [min(len(text), round(i * scale)) for i in range(len(norm))] + [len(text)]
+    return canonical_tones(norm), offsets
 
 
 def normalize(text: str) -> str:

@@ -50,7 +50,9 @@ class SearcherState:
         if name not in self.columns:
             reader = self.searcher.reader()
             translate = name != "published"
-            self.columns[name] = list(reader.column_reader(name, translate=translate))
+            values = list(reader.column_reader(name, translate=translate))
+            missing = reader.doc_count_all() - len(values)  # no segment has the column yet
+            self.columns[name] = values + [0 if name == "published" else ""] * missing
         return self.columns[name]
 
     def facet_values(self, name: str) -> list[str]:
