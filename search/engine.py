@@ -338,8 +338,8 @@ def _docs(query, searcher, allowed, state) -> frozenset:
     return docs & allowed if allowed is not None else docs
 
 
-def _highlight_terms(parsed) -> list[str]:
-    """Folded syllables of every positive word and phrase (not of author:...)."""
+def _highlight_terms(parsed) -> list[tuple[str, str | None]]:
+    """(folded, exact) syllables of every positive word and phrase (not of author:...)."""
     from search.compiler import FACET_SCOPES, Chunk
 
     found: list[str] = []
@@ -349,7 +349,8 @@ def _highlight_terms(parsed) -> list[str]:
             return
         if isinstance(node, (querylang.Word, querylang.Phrase)):
             if not negated and node.field not in FACET_SCOPES:
-                found.extend(Chunk(node.text).folded)
+                chunk = Chunk(node.text)
+                found.extend(zip(chunk.folded, chunk.exact or [None] * len(chunk.folded)))
         elif isinstance(node, querylang.Not):
             walk(node.node, not negated)
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from html import escape
 
-from indexer.textnorm import fold_aligned, normalize_with_offsets
+from indexer.textnorm import canonical_i_y, fold_aligned, normalize_with_offsets
 
 SNIPPET_CHARS = 240
 _WORD_CHAR = r"[^\W_]"
@@ -28,8 +28,17 @@ def _pattern(term: str) -> str:
 
 
 class Highlighter:
-    def __init__(self, folded_terms):
-        alternatives = sorted({t for t in folded_terms if t}, key=len, reverse=True)
+    """``words`` are (folded, exact) pairs, exact None for unaccented query
+    words. An accented word marks only its own spelling where the text has
+    it ("cán" does not mark "cận"), and every folded match where it has not."""
+
+    def __init__(self, words):
+        words = [(f, e) for f, e in words if f]
+        self.exact: dict[str, set[str]] = {}
+        for folded, exact in words:
+            if exact:
+                self.exact.setdefault(folded, set()).add(exact)
+        alternatives = sorted({f for f, _ in words}, key=len, reverse=True)
         self.regex = None
         if alternatives:
             self.regex = re.compile(
@@ -42,12 +51,18 @@ class Highlighter:
         norm, offsets = normalize_with_offsets(text)
         folded = fold_aligned(norm)
         found = []
+        exact_seen: set[str] = set()
         for m in self.regex.finditer(folded):
             start, end = m.start(), m.end()
+            key = m.group()
+            is_exact = canonical_i_y(norm[start:end].lower()) in self.exact.get(key, ())
+            if is_exact:
+                exact_seen.add(key)
             if offsets is not None:
                 start, end = offsets[start], offsets[end]
-            found.append((start, end, m.group()))
-        return found
+            found.append((start, end, key, is_exact))
+        return [(s, e, key) for s, e, key, is_exact in found
+                if is_exact or key not in exact_seen]
 
     def mark(self, text: str) -> str:
         return _render(text, self.spans(text), 0, len(text))

@@ -1,0 +1,211 @@
+"""Search behaviour on the demo archive: query language, Vietnamese matching,
+ranking, filters, facets, sorting, paging, highlights."""
+
+import re
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from indexer.analysis import FOLD, terms
+from search.request import BadRequest
+from tests.conftest import ids
+
+
+def test_unaccented_query_finds_accented_article(search):
+    assert ids(search("can bo tre"))[0] == "demo-0001"
+    assert set(ids(search("da nang"))) >= {"demo-0002", "demo-0015"}
+
+
+def folded_words(engine, article_id):
+    doc = engine.get(article_id)
+    text = " ".join(str(doc.get(k) or "") for k in ("title", "lead", "body"))
+    return {t.text for t in terms(text, segment=False) if t.kind == FOLD}
+
+
+def test_all_words_must_match_for_short_queries(search, demo_engine):
+    result = search("can bo tre", size=50)
+    assert result.total == len(result.hits) > 0 and not result.relaxed
+    for hit in result.hits:
+        assert {"can", "bo", "tre"} <= folded_words(demo_engine, hit.id)
+
+
+def test_accented_query_ranks_exact_diacritics_first(search):
+    assert ids(search("đường"))[0] == "demo-0003"
+    assert ids(search("dương"))[0] == "demo-0009"
+    assert ids(search("đương"))[0] == "demo-0005"
+    assert set(ids(search("duong"))) >= {"demo-0003", "demo-0005", "demo-0009"}
+
+
+@pytest.mark.parametrize("a, b", [
+    ("hoà bình", "hòa bình"),
+    ("Uỷ ban", "Ủy ban"),
+    ("thuý", "thúy"),
+    (unicodedata.normalize("NFD", "Đà Nẵng"), "Đà Nẵng"),
+    ("kỹ sư", "kĩ sư"),
+])
+def test_spelling_variants_give_the_same_results(search, a, b):
+    assert ids(search(a)) == ids(search(b))
+    assert search(a).total > 0
+
+
+def test_old_and_new_tone_articles_both_match(search):
+    assert set(ids(search("hòa bình"))) >= {"demo-0037", "demo-0038"}
+
+
+def test_syllables_inside_compounds_are_searchable(search):
+    found = ids(search("thông tin"))
+    assert "demo-0031" in found and "demo-0032" in found
+
+
+@pytest.mark.parametrize("q", ["TP.HCM", "TPHCM", "TP HCM", "tp.hcm", "tphcm"])
+def test_every_spelling_of_tp_hcm_finds_all_of_them(search, q):
+    found = set(ids(search(q, size=50)))
+    assert {"demo-0001", "demo-0004", "demo-0011"} <= found
+
+
+def test_dates_are_searchable_in_either_form(search):
+    assert ids(search("18/01/2022"))[0] == "demo-0001"
+    assert ids(search("18/1/2022"))[0] == "demo-0001"
+
+
+def test_exact_phrase_requires_the_words_together(search):
+    assert ids(search('"cán bộ trẻ"')) == ["demo-0001"]
+    assert ids(search('"can bo tre"')) == ["demo-0001"]
+    assert search('"trẻ cán bộ"').total == 0
+
+
+def test_exclusion_and_not(search):
+    with_nang = set(ids(search("da nang", size=50)))
+    assert "demo-0002" in with_nang
+    minus = set(ids(search("da nang -bóng", size=50)))
+    assert minus <= with_nang
+    assert ids(search("da nang NOT bong", size=50)) == ids(search("da nang -bong", size=50))
+
+
+def test_or_and_parentheses(search):
+    a = set(ids(search("SEA Games", size=50)))
+    b = set(ids(search("vắc xin", size=50)))
+    both = set(ids(search('"SEA Games" OR "vắc xin"', size=50)))
+    assert both == a | b and a and b
+    grouped = set(ids(search('("SEA Games" OR "vắc xin") AND bệnh viện', size=50)))
+    assert grouped <= both
+
+
+def test_field_scoping(search):
+    assert set(ids(search("title:(da nang)", size=50))) == {"demo-0002"}
+    assert set(ids(search('title:"Đà Nẵng"', size=50))) == {"demo-0002"}
+    assert "demo-0017" in ids(search("title:da nang", size=50))  # nang: anywhere
+    by_author = search("author:vien", size=50)
+    assert by_author.total == 5 and all(h.author == "Tú Viên" for h in by_author.hits)
+    sport = search("category:\"thể thao\"", size=50)
+    assert ids(search("category:(the thao)", size=50)) == ids(sport)
+    assert sport.total == 6 and {h.category for h in sport.hits} == {"Thể thao"}
+
+
+def test_long_query_with_a_misspelled_word_still_finds_its_article(search):
+    exact = "Bí thư Thành ủy TP.HCM Bố trí cán bộ trẻ về cơ sở"
+    assert ids(search(exact))[0] == "demo-0001"
+    typo = "bi thu thanh uy bo tri can bo trex ve co so"
+    result = search(typo)
+    assert ids(result)[0] == "demo-0001"
+
+
+def test_articles_with_all_words_rank_before_relaxed_matches(search):
+    result = search("cán bộ trẻ cơ sở hội nghị", size=20)
+    assert result.hits and result.hits[0].id == "demo-0001"
+
+
+def test_empty_query_with_filters_browses_newest_first(search):
+    result = search("", category="Thể thao", size=50)
+    assert result.total == 6
+    dates = [h.published for h in result.hits]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_date_filters_are_inclusive(search):
+    day = search("", **{"from": "2022-01-18", "to": "2022-01-18"})
+    assert ids(day) == ["demo-0001"]
+    assert ids(search("", **{"from": "18/01/2022", "to": "18/01/2022"})) == ["demo-0001"]
+    after = search("", **{"from": "2024-01-01"}, size=50)
+    assert after.total == 8 and all(h.published >= "2024" for h in after.hits)
+
+
+def test_filters_combine_and_accept_several_values(search):
+    two = search("", category=["Thể thao", "Văn hóa"], size=50)
+    assert two.total == 12
+    narrowed = search("", category=["Thể thao", "Văn hóa"], author="Lê Hoàng", size=50)
+    assert 0 < narrowed.total < 12 and all(h.author == "Lê Hoàng" for h in narrowed.hits)
+    assert search("bóng đá", source="Báo Mẫu").total <= search("bóng đá").total
+
+
+def test_filter_descriptions(search):
+    result = search("", category="Thể thao", **{"from": "2022-01-01"})
+    assert result.filters == ["chuyên mục: Thể thao", "từ 01/01/2022"]
+
+
+def test_facets_count_the_current_query(search):
+    result = search("", size=1)
+    facets = {f.value: f.count for f in result.facets["category"]}
+    assert len(facets) == 8 and set(facets.values()) == {6}
+    assert sum(f.count for f in result.facets["year"]) == 48
+    assert [f.value for f in result.facets["year"]] == sorted(f.value for f in result.facets["year"])
+    assert all(re.fullmatch(r"\d{4}-\d{2}", f.value) for f in result.facets["month"])
+    sport = search("bóng đá", size=1)
+    assert sum(f.count for f in sport.facets["category"]) == sport.total
+
+
+def test_sorting_by_date(search):
+    newest = search("thành phố", sort="newest", size=50)
+    oldest = search("thành phố", sort="oldest", size=50)
+    assert [h.published for h in newest.hits] == sorted((h.published for h in newest.hits), reverse=True)
+    assert ids(oldest) == list(reversed(ids(newest)))
+
+
+def test_paging(search):
+    first = search("", size=10, page=1)
+    second = search("", size=10, page=2)
+    assert len(first.hits) == len(second.hits) == 10
+    assert not set(ids(first)) & set(ids(second))
+    assert search("", size=10, page=50).hits == []
+    with pytest.raises(BadRequest):
+        search("", size=0)
+    with pytest.raises(BadRequest):
+        search("", size=101)
+    with pytest.raises(BadRequest):
+        search("", page=100_000)
+
+
+def test_snippets_mark_unaccented_matches_and_escape_the_rest(search):
+    hit = search("can bo tre").hits[0]
+    assert "<mark>cán</mark> <mark>bộ</mark> <mark>trẻ</mark>" in hit.snippet
+    assert "<mark>Bố</mark> trí <mark>cán</mark> <mark>bộ</mark> <mark>trẻ</mark>" in hit.title_html
+    stripped = re.sub(r"</?mark>", "", hit.snippet)
+    assert "<" not in stripped and 150 <= len(stripped) <= 320
+
+
+def test_accented_query_marks_only_its_own_spelling(search):
+    hit = search("cán bộ trẻ").hits[0]
+    assert "<mark>Bố</mark>" not in hit.title_html and "<mark>cán</mark>" in hit.title_html
+
+
+def test_snippet_offsets_are_exact_for_old_tone_text(search):
+    hit = search("hoa binh").hits
+    snippets = " ".join(h.snippet for h in hit)
+    assert "<mark>hoà</mark>" in snippets.lower() and "<mark>hòa</mark>" in snippets.lower()
+
+
+def test_related_articles(demo_engine):
+    related = demo_engine.related("demo-0013")
+    assert related and "demo-0013" not in [h.id for h in related]
+    assert demo_engine.related("nope") is None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["a", "b", " ", "đường", '"', "(", ")", "-", ":", "*", "OR",
+                                  "AND", "NOT", "title:", "author:", "category:", "cán bộ"]),
+                max_size=15).map("".join) | st.text(max_size=60))
+def test_any_query_string_returns_a_result(search, q):
+    result = search(q)
+    assert result.total >= len(result.hits) >= 0
