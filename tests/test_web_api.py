@@ -1,0 +1,418 @@
+"""The JSON API: contract, every endpoint, every error, checked against
+/api/openapi.json. Reading these tests is reading the API's behaviour."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from webfixtures import (  # noqa: F401  (fixtures are used by name)
+    TOKEN, XSS_ARTICLE, assert_error, auth, check_response, client, web_demo_index, make_app,
+    writable_index, writer,
+)
+from webui import feeds
+
+HIT_KEYS = {"id", "title", "url", "author", "category", "source", "published", "snippet", "score"}
+RESULT_KEYS = {"query", "total", "page", "size", "took_ms", "hits", "facets", "filters", "suggestion"}
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@pytest.fixture(scope="module")
+def spec(client):
+    return client.get("/api/openapi.json").get_json()
+
+
+# -- search ----------------------------------------------------------------
+def test_search_returns_the_documented_contract(client, spec):
+    response = client.get("/api/search", query_string={"q": "can bo tre"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == RESULT_KEYS
+    assert set(body["facets"]) == {"category", "author", "source", "year", "month"}
+    assert body["query"] == "can bo tre" and body["page"] == 1 and body["size"] == 10
+    first = body["hits"][0]
+    assert set(first) == HIT_KEYS
+    assert first["id"] == "demo-0001"
+    assert first["author"] == "Tú Viên" and first["category"] == "Thời sự"
+    assert first["published"].startswith("2022-01-18")
+    assert "<mark>cán</mark>" in first["snippet"]
+    assert body["suggestion"] == "cán bộ trẻ"
+    check_response(spec, "/api/search", "GET", response)
+
+
+def test_snippets_contain_no_markup_but_mark(client):
+    body = client.get("/api/search?q=tre&size=50").get_json()
+    for hit in body["hits"]:
+        assert set(re.findall(r"</?([a-zA-Z]+)", hit["snippet"])) <= {"mark"}
+
+
+def test_filters_narrow_and_are_described(client):
+    body = client.get("/api/search?category=Thời sự&from=2022-01-01&to=31/12/2022").get_json()
+    assert body["total"] >= 1
+    assert all(h["category"] == "Thời sự" and h["published"][:4] == "2022" for h in body["hits"])
+    assert body["filters"] == ["chuyên mục: Thời sự", "từ 01/01/2022", "đến 31/12/2022"]
+
+
+def test_repeated_filters_mean_any_of_them(client):
+    both = client.get("/api/search?category=Thể thao&category=Văn hóa&size=100").get_json()
+    assert {h["category"] for h in both["hits"]} == {"Thể thao", "Văn hóa"}
+    assert both["total"] == 12
+
+
+def test_sort_and_pages(client):
+    newest = client.get("/api/search?sort=newest&size=5").get_json()["hits"]
+    dates = [h["published"] for h in newest]
+    assert dates == sorted(dates, reverse=True)
+    oldest = client.get("/api/search?sort=oldest&size=5").get_json()["hits"]
+    assert [h["published"] for h in oldest] == sorted(h["published"] for h in oldest)
+    page2 = client.get("/api/search?sort=newest&size=5&page=2").get_json()
+    assert page2["page"] == 2 and not {h["id"] for h in newest} & {h["id"] for h in page2["hits"]}
+
+
+def test_facets_false_skips_counts(client):
+    assert client.get("/api/search?q=tre&facets=false").get_json()["facets"] == {}
+
+
+@pytest.mark.parametrize("query, code", [
+    ({"from": "2022-13-45"}, "bad_date"),
+    ({"to": "ngày mai"}, "bad_date"),
+    ({"from": "2023-01-01", "to": "2022-01-01"}, "bad_date"),
+    ({"size": "0"}, "bad_size"),
+    ({"size": "101"}, "bad_size"),
+    ({"size": "ten"}, "bad_size"),
+    ({"page": "0"}, "bad_page"),
+    ({"page": "1001"}, "page_too_deep"),
+    ({"page": "101", "size": "100"}, "page_too_deep"),
+    ({"q": "x" * 1001}, "query_too_long"),
+    ({"sort": "popular"}, "bad_sort"),
+    ({"format": "xml"}, "bad_format"),
+    ({"category": [f"c{i}" for i in range(21)]}, "bad_category"),
+])
+def test_bad_parameters_are_400_with_a_code(client, spec, query, code):
+    response = client.get("/api/search", query_string=query)
+    assert_error(response, 400, code)
+    check_response(spec, "/api/search", "GET", response)
+
+
+def test_the_query_length_limit_is_inclusive(client):
+    # Real words: one 1,000-letter unknown word currently exhausts memory in
+    # search/suggest.py's edit-distance-2 candidates (reported to its owner).
+    query = ("cán bộ trẻ " * 100)[:1000]
+    assert client.get("/api/search", query_string={"q": query}).status_code == 200
+
+
+@pytest.mark.parametrize("raw", [
+    "q=%ED%A0%80",  # a lone surrogate, UTF-8 encoded (invalid UTF-8)
+    "q=%FF%FE", "q=%00", "q=a%00b", "q=%01%02%1b%7f", "q=%22unbalanced", "q=((((",
+    "q=)))", "q=-", "q=OR+AND+NOT", "q=author%3A", "q=*", "q=%EF%BF%BD",
+    "author=%00", "category=%ED%A0%80", "from=%00", "q=" + "ca+" * 300,
+])
+def test_hostile_queries_never_cause_500(client, raw):
+    response = client.get("/api/search?" + raw)
+    assert response.status_code in (200, 400)
+    assert response.mimetype == "application/json"
+    if response.status_code == 400:
+        assert_error(response, 400)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# q stays short: a long unknown word is slow in search/suggest.py (reported).
+@given(q=st.text(max_size=24), author=st.text(max_size=20), date=st.text(max_size=12))
+def test_any_text_gives_200_or_400(client, q, author, date):
+    response = client.get("/api/search", query_string={"q": q, "author": author, "from": date})
+    assert response.status_code in (200, 400)
+    assert "error" in response.get_json() if response.status_code == 400 else True
+
+
+# -- CSV and Atom -------------------------------------------------------------
+def _csv_rows(response) -> list[list[str]]:
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(text[1:])))
+
+
+def test_csv_export(client):
+    response = client.get("/api/search?size=5&page=2&format=csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = _csv_rows(response)
+    assert rows[0] == ["id", "title", "published", "author", "category", "source", "url"]
+    assert len(rows) == 1 + 48  # page and size are ignored: up to 1,000 rows
+
+
+def test_csv_export_is_bounded(client, monkeypatch):
+    assert feeds.CSV_ROWS == 1000
+    monkeypatch.setattr(feeds, "CSV_ROWS", 7)  # the demo has only 48 articles
+    assert len(_csv_rows(client.get("/api/search?format=csv"))) == 1 + 7
+
+
+def test_csv_cells_cannot_run_as_formulas():
+    for value in ("=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)", "\t=1"):
+        assert feeds.csv_cell(value).startswith("'")
+    assert feeds.csv_cell("Hà Nội") == "Hà Nội" and feeds.csv_cell(None) == ""
+
+
+def test_csv_export_escapes_formulas_end_to_end(writer):
+    record = {"id": "f-1", "title": "=HYPERLINK(\"http://evil\",\"bấm\") tin", "body": "nội dung",
+              "author": "@SUM(1)", "category": "+Kinh tế", "source": "-Nguồn"}
+    assert writer.post("/api/articles", json=record, headers=auth()).status_code == 201
+    rows = _csv_rows(writer.get("/api/search?q=HYPERLINK&format=csv"))
+    assert rows[1][0] == "f-1"
+    assert rows[1][1].startswith("'=") and rows[1][3] == "'@SUM(1)"
+    assert rows[1][4] == "'+Kinh tế" and rows[1][5] == "'-Nguồn"
+
+
+def test_atom_feed_is_newest_first(client):
+    response = client.get("/api/search?q=tre&sort=oldest&format=atom")
+    assert response.mimetype == "application/atom+xml"
+    feed = ET.fromstring(response.data)
+    entries = feed.findall(f"{ATOM}entry")
+    assert len(entries) == 10
+    dates = [e.find(f"{ATOM}published").text for e in entries]
+    assert dates == sorted(dates, reverse=True)
+    assert feed.find(f"{ATOM}link[@rel='self']") is not None
+    assert entries[0].find(f"{ATOM}summary").get("type") == "html"
+    assert entries[0].find(f"{ATOM}id").text.startswith("http://localhost/articles/")
+
+
+def test_atom_feed_survives_control_characters(writer):
+    record = {"id": "ctl-1", "title": "Bão\x01 số 9\x1b đổ bộ", "body": "mưa lớn\x00 kéo dài"}
+    assert writer.post("/api/articles", json=record, headers=auth()).status_code == 201
+    response = writer.get("/api/search?q=bao+so+9&format=atom")
+    titles = [e.findtext(f"{ATOM}title") for e in ET.fromstring(response.data).iter(f"{ATOM}entry")]
+    assert any("số 9" in t for t in titles)
+
+
+# -- articles, related, stats, health -----------------------------------------
+def test_article(client, spec):
+    response = client.get("/api/articles/demo-0001")
+    body = response.get_json()
+    assert body["title"] == "Bí thư Thành ủy TP.HCM: Bố trí cán bộ trẻ về cơ sở"
+    assert body["author"] == "Tú Viên" and len(body["body"]) > 500
+    check_response(spec, "/api/articles/{article_id}", "GET", response)
+
+
+def test_unknown_article_is_404(client, spec):
+    response = client.get("/api/articles/no-such-id")
+    assert_error(response, 404, "not_found")
+    check_response(spec, "/api/articles/{article_id}", "GET", response)
+    assert_error(client.get("/api/articles/no-such-id/related"), 404, "not_found")
+
+
+def test_related(client, spec):
+    response = client.get("/api/articles/demo-0001/related?limit=3")
+    body = response.get_json()
+    assert body["id"] == "demo-0001" and 1 <= len(body["hits"]) <= 3
+    assert "demo-0001" not in {h["id"] for h in body["hits"]}
+    check_response(spec, "/api/articles/{article_id}/related", "GET", response)
+    for limit in ("0", "21", "many"):
+        assert_error(client.get(f"/api/articles/demo-0001/related?limit={limit}"), 400, "bad_limit")
+
+
+def test_stats_and_health(client, spec):
+    stats = client.get("/api/stats")
+    assert stats.get_json()["documents"] == 48 and "index" not in stats.get_json()
+    check_response(spec, "/api/stats", "GET", stats)
+    health = client.get("/healthz")
+    assert health.get_json() == {"status": "ok", "documents": 48}
+    check_response(spec, "/healthz", "GET", health)
+
+
+def test_no_index_is_503_everywhere(tmp_path):
+    empty = make_app(tmp_path / "nothing-here").test_client()
+    for path in ("/api/search?q=x", "/api/stats", "/healthz", "/api/articles/demo-0001"):
+        error = assert_error(empty.get(path), 503, "index_missing")
+        assert str(tmp_path) not in error["message"]  # no server paths for clients
+    page = empty.get("/?q=x")
+    assert page.status_code == 503 and "chưa được lập chỉ mục" in page.get_data(as_text=True)
+
+
+def test_unexpected_errors_are_500_without_details():
+    app = make_app("unused")
+
+    @app.get("/api/boom")
+    def boom():
+        raise RuntimeError("secret detail")
+
+    @app.get("/boom")
+    def boom_page():
+        raise RuntimeError("secret detail")
+
+    test_client = app.test_client()
+    error = assert_error(test_client.get("/api/boom"), 500, "internal_error")
+    assert "secret" not in error["message"]
+    page = test_client.get("/boom")
+    assert page.status_code == 500 and "secret" not in page.get_data(as_text=True)
+    assert "Đã có lỗi xảy ra" in page.get_data(as_text=True)
+
+
+def test_routing_errors_have_the_error_shape(client):
+    assert_error(client.get("/api/nothing"), 404, "not_found")
+    response = client.put("/api/search")
+    assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
+
+
+# -- writes -------------------------------------------------------------------
+def test_writes_are_disabled_without_a_configured_token(client, spec):
+    response = client.post("/api/articles", json={"title": "x", "body": "y"}, headers=auth())
+    assert_error(response, 403, "writes_disabled")
+    check_response(spec, "/api/articles", "POST", response)
+    assert_error(client.delete("/api/articles/demo-0001", headers=auth()), 403, "writes_disabled")
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
+    {"Authorization": "Bearer"}, {"Authorization": "Bearer " + TOKEN[:-1]},
+])
+def test_writes_need_the_right_token(writer, headers):
+    response = writer.post("/api/articles", json={"title": "x", "body": "y"}, headers=headers)
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_error(writer.delete("/api/articles/demo-0001", headers=headers), 401, "unauthorized")
+
+
+def test_post_upserts_and_search_sees_it(writer, spec):
+    record = {"id": "new-1", "title": "Khai trương tuyến metro số 1 ở TP.HCM",
+              "body": "Tuyến metro đầu tiên chính thức chở khách.", "published": "2024-12-22",
+              "category": "Thời sự"}
+    response = writer.post("/api/articles", json=record, headers=auth())
+    assert response.status_code == 201
+    assert response.get_json() == {"added": 1, "replaced": 0, "rejected": 0, "problems": []}
+    check_response(spec, "/api/articles", "POST", response)
+    assert writer.get("/api/search?q=metro").get_json()["hits"][0]["id"] == "new-1"
+    again = writer.post("/api/articles", json=[{**record, "title": "Metro số 1 vận hành"}],
+                        headers=auth())
+    assert again.status_code == 200 and again.get_json()["replaced"] == 1
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "search/engine.py refreshes with Searcher.refresh(); whoosh-reloaded 2.7.5's reader reuse "
+    "re-adds segments that a merge removed, so the replaced version stays visible (twice in "
+    "searches, old text from get) until restart. Fix in Engine._state: open a new searcher "
+    "instead of refresh(). Remove this marker then."))
+def test_a_replaced_article_shows_only_its_new_version(writer):
+    record = {"id": "new-1", "title": "Khai trương tuyến metro", "body": "Tuyến metro đầu tiên."}
+    writer.get("/api/search?q=metro")  # a searcher exists before the writes, as in a server
+    assert writer.post("/api/articles", json=record, headers=auth()).status_code == 201
+    writer.get("/api/search?q=metro")
+    changed = {**record, "title": "Metro số 1 vận hành"}
+    assert writer.post("/api/articles", json=changed, headers=auth()).status_code == 200
+    assert writer.get("/api/articles/new-1").get_json()["title"] == "Metro số 1 vận hành"
+    assert writer.get("/api/search?q=metro").get_json()["total"] == 1
+
+
+def test_writes_show_up_within_seconds_without_a_restart(writable_index):
+    app = make_app(writable_index, API_TOKEN=TOKEN, REFRESH_INTERVAL=1.0)
+    test_client = app.test_client()
+    assert test_client.get("/api/search?q=metro").get_json()["total"] == 0  # opens a searcher
+    record = {"id": "late-1", "title": "Metro Bến Thành", "body": "Tuyến metro mới."}
+    assert test_client.post("/api/articles", json=record, headers=auth()).status_code == 201
+    deadline = time.monotonic() + 5
+    while test_client.get("/api/search?q=metro").get_json()["total"] == 0:
+        assert time.monotonic() < deadline, "the new article never became searchable"
+        time.sleep(0.2)
+
+
+def test_post_reports_rejected_records(writer):
+    response = writer.post("/api/articles", headers=auth(), json=[
+        {"id": "ok-1", "title": "Một bài hợp lệ", "body": "nội dung"},
+        {"id": "bad-1", "title": 42},
+    ])
+    body = response.get_json()
+    assert response.status_code == 201 and body["added"] == 1 and body["rejected"] == 1
+    assert "record 1" in body["problems"][0]
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"{not json", "bad_json"),
+    (b"\xff\xfe{}", "bad_json"),
+    (b"[]", "bad_article"),
+    (b"42", "bad_article"),
+    (b'"text"', "bad_article"),
+    (b'{"id": "e", "title": 1}', "bad_article"),
+    (b'[{"body": ""}]', "bad_article"),
+    (b'{"title": "a\\ud800b", "body": "lone surrogate"}', "bad_article"),
+    (b"[" * 100_000 + b"]" * 100_000, "bad_json"),
+])
+def test_bad_bodies_are_400(writer, spec, data, code):
+    response = writer.post("/api/articles", data=data, headers=auth(),
+                           content_type="application/json")
+    assert_error(response, 400, code)
+    check_response(spec, "/api/articles", "POST", response)
+
+
+def test_oversized_bodies_are_413(writable_index, spec):
+    small = make_app(writable_index, API_TOKEN=TOKEN, MAX_CONTENT_LENGTH=1000).test_client()
+    body = json.dumps({"title": "dài", "body": "x" * 2000})
+    response = small.post("/api/articles", data=body, headers=auth(), content_type="application/json")
+    assert_error(response, 413, "body_too_large")
+    check_response(spec, "/api/articles", "POST", response)
+
+
+def test_delete(writer, spec):
+    response = writer.delete("/api/articles/demo-0001", headers=auth())
+    assert response.get_json() == {"deleted": ["demo-0001"]}
+    check_response(spec, "/api/articles/{article_id}", "DELETE", response)
+    assert_error(writer.get("/api/articles/demo-0001"), 404)
+    assert "demo-0001" not in {h["id"] for h in writer.get("/api/search?q=can bo tre").get_json()["hits"]}
+    again = writer.delete("/api/articles/demo-0001", headers=auth())
+    assert_error(again, 404, "not_found")
+    check_response(spec, "/api/articles/{article_id}", "DELETE", again)
+
+
+def test_ids_with_slashes_work(writer):
+    record = {**XSS_ARTICLE, "id": "2024/05/bai-1"}
+    assert writer.post("/api/articles", json=record, headers=auth()).status_code == 201
+    assert writer.get("/api/articles/2024/05/bai-1").get_json()["id"] == "2024/05/bai-1"
+    assert writer.get("/api/articles/2024/05/bai-1/related").status_code == 200
+    assert writer.delete("/api/articles/2024/05/bai-1", headers=auth()).status_code == 200
+
+
+# -- headers and documentation ----------------------------------------------------
+def test_get_endpoints_send_cors_and_writes_do_not(client, writer):
+    for path in ("/api/search?q=tre", "/api/articles/demo-0001", "/api/stats", "/healthz",
+                 "/api/search?size=0"):
+        assert client.get(path).headers["Access-Control-Allow-Origin"] == "*"
+    post = writer.post("/api/articles", json={"title": "a", "body": "b"}, headers=auth())
+    assert "Access-Control-Allow-Origin" not in post.headers
+
+
+def test_security_headers_on_api(client):
+    headers = client.get("/api/search").headers
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"]
+
+
+def _documented(spec) -> set[tuple[str, str]]:
+    return {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
+
+
+def test_every_route_is_documented_and_every_documented_route_exists(client, spec):
+    app = client.application
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if not (rule.rule.startswith("/api/") or rule.rule == "/healthz"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        routes |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routes == _documented(spec)
+
+
+def test_every_setting_and_search_parameter_is_documented(spec):
+    from webui import app as app_module
+
+    for env_name, key, *_ in app_module.SETTINGS:
+        assert env_name in spec["info"]["description"] and env_name in app_module.__doc__
+    names = {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
+    assert names == {"q", "from", "to", "author", "category", "source", "sort", "page", "size",
+                     "facets", "format"}

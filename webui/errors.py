@@ -1,0 +1,108 @@
+"""One error handler for the whole site.
+
+Every failure is classified once into (HTTP status, code, message). Under
+/api and /healthz it answers ``{"error": {"code": str, "message": str}}``;
+elsewhere a Vietnamese HTML page. No stack trace ever reaches a client: an
+unexpected exception is logged here and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from indexer import store
+from search.request import BadRequest
+from webui.app import is_api_path
+
+
+class ApiError(Exception):
+    """A failure the web layer detects itself, carrying its own status."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+# Codes for werkzeug's own HTTP errors (routing, method, body size).
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "body_too_large", 500: "internal_error",
+              503: "unavailable"}
+
+TITLES_VI = {
+    400: "Yêu cầu không hợp lệ", 401: "Cần xác thực", 403: "Không được phép",
+    404: "Không tìm thấy trang", 405: "Phương thức không được hỗ trợ",
+    413: "Dữ liệu gửi lên quá lớn", 500: "Đã có lỗi xảy ra",
+    503: "Dịch vụ tạm thời chưa sẵn sàng",
+}
+
+MESSAGES_VI = {
+    "bad_date": "Ngày không hợp lệ. Hãy nhập ngày theo dạng dd/mm/yyyy hoặc yyyy-mm-dd, "
+                "và ngày bắt đầu không sau ngày kết thúc.",
+    "bad_size": "Số kết quả mỗi trang phải từ 1 đến 100.",
+    "bad_page": "Số trang phải là số nguyên dương.",
+    "page_too_deep": "Trang này quá sâu. Hãy thu hẹp tìm kiếm bằng bộ lọc.",
+    "query_too_long": "Câu tìm kiếm quá dài. Hãy rút gọn câu tìm kiếm.",
+    "bad_sort": "Cách sắp xếp không hợp lệ.",
+    "not_found": "Trang hoặc bài viết bạn tìm không tồn tại hoặc đã bị xóa.",
+    "index_missing": "Kho bài viết chưa được lập chỉ mục. Vui lòng quay lại sau.",
+    "index_busy": "Kho bài viết đang được cập nhật. Vui lòng thử lại sau ít phút.",
+}
+
+
+def classify(exc: Exception) -> tuple[int, str, str, dict]:
+    """(status, code, message, extra headers) for any exception."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code, exc.message, exc.headers
+    if isinstance(exc, BadRequest):
+        return 400, exc.code, exc.message, {}
+    if isinstance(exc, store.IndexMissing):
+        current_app.logger.error("%s", exc)  # names the directory; clients need not see it
+        return 503, "index_missing", "the search index has not been built yet", {}
+    if isinstance(exc, store.IndexBusy):
+        return 503, "index_busy", "the index is being written; try again shortly", {"Retry-After": "5"}
+    if isinstance(exc, store.IndexProblem):
+        current_app.logger.error("%s", exc)
+        return 503, "index_problem", "the search index is not usable right now", {}
+    if isinstance(exc, HTTPException):
+        status = exc.code or 500
+        code = HTTP_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
+        headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        return status, code, exc.description or exc.name, headers
+    current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
+    return 500, "internal_error", "an unexpected error occurred; it has been logged", {}
+
+
+def handle(exc: Exception):
+    if isinstance(exc, HTTPException) and (exc.code or 500) < 400:
+        return exc  # redirects (e.g. a missing trailing slash) pass through
+    status, code, message, headers = classify(exc)
+    if is_api_path(request.path):
+        response = jsonify({"error": {"code": code, "message": message}})
+    else:
+        title = TITLES_VI.get(status, "Đã có lỗi xảy ra")
+        response = current_app.make_response(render_template(
+            "error.html", status=status, title=title,
+            message=MESSAGES_VI.get(code) or _vi_for_status(status), query=_safe_query()))
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def _vi_for_status(status: int) -> str:
+    if status == 400:
+        return "Tham số trong địa chỉ không hợp lệ. Hãy thử tìm kiếm lại từ trang chủ."
+    if status >= 500:
+        return "Máy chủ gặp sự cố khi xử lý yêu cầu. Vui lòng thử lại sau."
+    return TITLES_VI.get(status, "Đã có lỗi xảy ra") + "."
+
+
+def _safe_query() -> str:
+    """The query to put back in the error page's search box, if readable."""
+    value = request.args.get("q", "") if request.args else ""
+    return value[:200]
+
+
+def register(app) -> None:
+    app.register_error_handler(Exception, handle)

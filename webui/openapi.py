@@ -1,0 +1,198 @@
+"""The API contract as OpenAPI 3.1, served at /api/openapi.json.
+
+Written in Python rather than as a static file so the limits it states are
+the ones the code enforces (they are imported, not copied). The test suite
+checks real responses against these schemas and fails when a route exists
+that this document does not describe.
+"""
+
+from __future__ import annotations
+
+from search.request import MAX_FILTER_VALUES, MAX_PAGE_SIZE, MAX_QUERY_CHARS, MAX_RESULT_WINDOW, SORTS
+from webui.api import FORMATS, RELATED_DEFAULT, RELATED_MAX
+from webui.app import MAX_BODY_BYTES, SETTINGS
+from webui.feeds import CSV_COLUMNS, CSV_ROWS
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(properties: dict, required=None, extra=False) -> dict:
+    return {"type": "object", "properties": properties,
+            "required": list(properties) if required is None else required,
+            "additionalProperties": extra}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict:
+    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
+
+
+SCHEMAS = {
+    "Error": _obj({"error": _obj({"code": {"type": "string"}, "message": {"type": "string"}})}),
+    "Hit": _obj({
+        "id": {"type": "string"}, "title": {"type": "string"}, "url": NULLABLE_STRING,
+        "author": NULLABLE_STRING, "category": NULLABLE_STRING, "source": NULLABLE_STRING,
+        "published": {"type": ["string", "null"], "format": "date-time",
+                      "description": "ISO 8601 with the +07:00 offset"},
+        "snippet": {"type": "string", "description": "escaped HTML; the only markup is <mark>"},
+        "score": {"type": ["number", "null"], "description": "null when sorted by date"},
+    }),
+    "FacetValue": _obj({"value": {"type": "string"}, "count": {"type": "integer", "minimum": 1}}),
+    "SearchResult": _obj({
+        "query": {"type": "string"}, "total": {"type": "integer", "minimum": 0},
+        "page": {"type": "integer", "minimum": 1}, "size": {"type": "integer", "minimum": 1},
+        "took_ms": {"type": "number"},
+        "hits": {"type": "array", "items": _ref("Hit")},
+        "facets": _obj({name: {"type": "array", "items": _ref("FacetValue")}
+                        for name in ("category", "author", "source", "year", "month")},
+                       required=[]),
+        "filters": {"type": "array", "items": {"type": "string"},
+                    "description": "the filters in Vietnamese words, e.g. 'chuyên mục: Thể thao'"},
+        "suggestion": {"type": ["string", "null"], "description": "a likely intended query"},
+    }),
+    "Article": _obj({
+        "id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
+        "lead": NULLABLE_STRING, "author": NULLABLE_STRING, "category": NULLABLE_STRING,
+        "source": NULLABLE_STRING, "published": {"type": ["string", "null"], "format": "date-time"},
+        "url": NULLABLE_STRING,
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "captions": {"type": "array", "items": {"type": "string"}},
+        "images": {"type": "array", "items": {"type": "string"}},
+        "title_derived": {"type": "boolean", "description": "title made from the first sentence"},
+    }),
+    "ArticleInput": {
+        **_obj({**{k: {"type": "string"} for k in ("id", "title", "lead", "body", "author",
+                                                   "category", "source", "url")},
+                "published": {"type": "string", "description": "ISO 8601 date or datetime; "
+                              "without an offset it is Vietnam time"},
+                **{k: {"type": "array", "items": {"type": "string"}}
+                   for k in ("tags", "captions", "images")}},
+               required=[], extra=True),
+        "description": "needs at least one of title, lead, body; without an id, one is derived "
+                       "from the url (or the text), so posting the same article again replaces it",
+    },
+    "Related": _obj({"id": {"type": "string"}, "hits": {"type": "array", "items": _ref("Hit")}}),
+    "Stats": _obj({
+        "documents": {"type": "integer"}, "segments": {"type": "integer"},
+        "size_bytes": {"type": "integer"}, "fields": {"type": "array", "items": {"type": "string"}},
+        "last_update": {"type": "string", "format": "date-time"},
+        "facets": {"type": "object", "additionalProperties": {
+            "type": "array", "items": _ref("FacetValue")}},
+    }, extra=True),
+    "Health": _obj({"status": {"type": "string", "enum": ["ok"]}, "documents": {"type": "integer"}}),
+    "WriteSummary": _obj({
+        "added": {"type": "integer"}, "replaced": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "problems": {"type": "array", "items": {"type": "string"},
+                     "description": "one line per rejected record, naming its position"},
+    }),
+    "Deleted": _obj({"deleted": {"type": "array", "items": {"type": "string"}}}),
+}
+
+ERROR_TEXT = {
+    400: "bad parameter or body (codes: bad_date, bad_size, bad_page, page_too_deep, "
+         "query_too_long, bad_sort, bad_author, bad_category, bad_source, bad_format, "
+         "bad_limit, bad_json, bad_article)",
+    401: "missing or wrong bearer token (code unauthorized)",
+    403: "writes are disabled: no VNSEARCH_API_TOKEN configured (code writes_disabled)",
+    404: "unknown article id or path (code not_found)",
+    405: "method not allowed on this path (code method_not_allowed)",
+    413: f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB (code body_too_large)",
+    500: "unexpected server error, logged (code internal_error); no stack trace is sent",
+    503: "no usable index yet, or it is busy (codes index_missing, index_busy, index_problem)",
+}
+
+
+def _param(name: str, schema: dict, description: str, **more) -> dict:
+    return {"name": name, "in": "query", "schema": schema, "description": description, **more}
+
+
+ID_PARAM = {"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "article id (may contain '/')"}
+
+SEARCH_PARAMS = [
+    _param("q", {"type": "string", "maxLength": MAX_QUERY_CHARS},
+           "query: words (accents optional), \"phrases\", -exclusions, OR, ( ), title:/author:/"
+           "category:/source: scopes; empty browses newest first"),
+    _param("from", {"type": "string"}, "earliest date, YYYY-MM-DD, ISO datetime or dd/mm/yyyy"),
+    _param("to", {"type": "string"}, "latest date (a bare date includes the whole day)"),
+    *[_param(name, {"type": "array", "items": {"type": "string"}, "maxItems": MAX_FILTER_VALUES},
+             f"exact {name}; repeat for several (any of them)", style="form", explode=True)
+      for name in ("author", "category", "source")],
+    _param("sort", {"type": "string", "enum": list(SORTS), "default": "relevance"}, "order"),
+    _param("page", {"type": "integer", "minimum": 1, "default": 1},
+           f"page number; page*size may be at most {MAX_RESULT_WINDOW}"),
+    _param("size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 10},
+           "results per page"),
+    _param("facets", {"type": "string", "enum": ["true", "false"], "default": "true"},
+           "false skips facet counts (faster; 'facets' is then {})"),
+    _param("format", {"type": "string", "enum": list(FORMATS), "default": "json"},
+           f"csv: the first {CSV_ROWS:,} matches as a UTF-8 CSV (with BOM) with columns "
+           f"{', '.join(CSV_COLUMNS)}, page and size ignored, cells that a spreadsheet would run "
+           "as a formula prefixed with an apostrophe. atom: an Atom 1.0 feed of the page, newest first"),
+]
+
+
+def _paths() -> dict:
+    return {
+        "/api/search": {"get": {
+            "summary": "Search articles", "parameters": SEARCH_PARAMS,
+            "responses": {"200": {"description": "one page of results", "content": {
+                "application/json": {"schema": _ref("SearchResult")},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/atom+xml": {"schema": {"type": "string"}}}},
+                **_errors(400, 503)}}},
+        "/api/articles": {"post": {
+            "summary": "Add or replace articles (upsert)", "security": [{"bearer": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "oneOf": [_ref("ArticleInput"), {"type": "array", "minItems": 1,
+                                                  "items": _ref("ArticleInput")}]}}}},
+            "responses": {"201": _json(_ref("WriteSummary"), "at least one article was new"),
+                          "200": _json(_ref("WriteSummary"), "all valid articles replaced old versions"),
+                          **_errors(400, 401, 403, 413, 503)}}},
+        "/api/articles/{article_id}": {
+            "get": {"summary": "One full article", "parameters": [ID_PARAM],
+                    "responses": {"200": _json(_ref("Article"), "the article"), **_errors(404, 503)}},
+            "delete": {"summary": "Delete an article", "parameters": [ID_PARAM],
+                       "security": [{"bearer": []}],
+                       "responses": {"200": _json(_ref("Deleted"), "deleted"),
+                                     **_errors(401, 403, 404, 503)}}},
+        "/api/articles/{article_id}/related": {"get": {
+            "summary": "Articles like this one",
+            "parameters": [ID_PARAM, _param("limit", {"type": "integer", "minimum": 1,
+                                                      "maximum": RELATED_MAX,
+                                                      "default": RELATED_DEFAULT}, "how many")],
+            "responses": {"200": _json(_ref("Related"), "related articles"), **_errors(400, 404, 503)}}},
+        "/api/stats": {"get": {"summary": "Index statistics",
+                               "responses": {"200": _json(_ref("Stats"), "statistics"), **_errors(503)}}},
+        "/api/openapi.json": {"get": {"summary": "This document",
+                                      "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
+        "/healthz": {"get": {"summary": "Liveness: the index opens and answers a search",
+                             "responses": {"200": _json(_ref("Health"), "ok"), **_errors(503)}}},
+    }
+
+
+def document() -> dict:
+    settings = "; ".join(f"{env} ({text})" for env, _, _, _, text in SETTINGS)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "vnsearch API", "version": "1", "description": (
+            "Search a Vietnamese news archive. Every error, whatever the status, has the body "
+            '{"error": {"code": "...", "message": "..."}}. GET endpoints send '
+            "Access-Control-Allow-Origin: *. Writes need 'Authorization: Bearer <token>' and are "
+            "visible to searches within about a second. Server settings (environment): "
+            f"{settings}.")},
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {f"E{status}": _json(_ref("Error"), text) for status, text in ERROR_TEXT.items()},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,85 @@
+"""The Vietnamese HTML pages: search (with facets, chart, pagination) and
+article. They render the same SearchResult the JSON API returns; all state
+lives in the URL, and nothing needs JavaScript."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, render_template, request
+
+from search.request import MAX_RESULT_WINDOW
+from webui import chart, urls
+from webui.api import search_request
+from webui.app import engine
+
+blueprint = Blueprint("pages", __name__)
+
+SORT_LABELS = {"relevance": "Liên quan nhất", "newest": "Mới nhất", "oldest": "Cũ nhất"}
+FACET_LABELS = {"category": "Chuyên mục", "author": "Tác giả", "source": "Nguồn"}
+PAGE_WINDOW = 2  # page links shown either side of the current page
+
+
+@dataclass
+class FacetLink:
+    value: str
+    count: int
+    selected: bool
+    url: str
+
+
+@blueprint.get("/")
+def search():
+    wanted = search_request()
+    result = engine().search(wanted)
+    args = request.args
+    return render_template(
+        "search.html", result=result, wanted=wanted, args=args,
+        browsing=not wanted.q.strip(),
+        facets={name: _facet_links(args, name, result.facets.get(name, []))
+                for name in FACET_LABELS},
+        facet_labels=FACET_LABELS, sort_labels=SORT_LABELS,
+        chart=chart.coverage(result.facets),
+        pages=_page_numbers(result.page, _last_page(result)), last_page=_last_page(result),
+        first_number=(result.page - 1) * result.size + 1,
+        date_from=wanted.date_from.date().isoformat() if wanted.date_from else "",
+        date_to=wanted.date_to.date().isoformat() if wanted.date_to else "",
+        csv_url=urls.search_url(args, {"format": "csv", "page": None}, endpoint="api.search"),
+        atom_url=urls.search_url(args, {"format": "atom", "page": None}, endpoint="api.search"),
+    )
+
+
+@blueprint.get("/articles/<path:article_id>")
+def article(article_id: str):
+    found = engine().get(article_id)
+    if found is None:
+        abort(404)
+    return render_template("article.html", article=found,
+                           related=engine().related(article_id) or [])
+
+
+def _facet_links(args, name: str, values) -> list[FacetLink]:
+    chosen = args.getlist(name)
+    links = [FacetLink(v.value, v.count, v.value in chosen, urls.toggle_url(args, name, v.value))
+             for v in values]
+    # A chosen value always shows (with its remove link), even past the top 20.
+    shown = {link.value for link in links}
+    links += [FacetLink(v, 0, True, urls.toggle_url(args, name, v))
+              for v in chosen if v not in shown]
+    return links
+
+
+def _last_page(result) -> int:
+    return max(1, min(result.pages, MAX_RESULT_WINDOW // result.size))
+
+
+def _page_numbers(current: int, last: int) -> list[int | None]:
+    """1 … 4 5 [6] 7 8 … 20 (None is a gap)."""
+    wanted = {1, last, *range(current - PAGE_WINDOW, current + PAGE_WINDOW + 1)}
+    numbers = sorted(n for n in wanted if 1 <= n <= last)
+    shown: list[int | None] = []
+    for number in numbers:
+        if shown and number - shown[-1] > 1:
+            shown.append(None)
+        shown.append(number)
+    return shown
