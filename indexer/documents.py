@@ -1,11 +1,8 @@
-"""Article -> the field values of one Whoosh document (runs in worker processes)."""
+"""Article -> the field values of one Whoosh document."""
 
 from __future__ import annotations
 
 from indexer.records import Article
-from indexer.schema import build_schema
-
-_SCHEMA = build_schema()
 
 
 def content_text(article: Article) -> str:
@@ -15,15 +12,12 @@ def content_text(article: Article) -> str:
 
 
 def document_fields(article: Article) -> dict:
-    def analyzed(name: str, text: str | None):
-        return _SCHEMA[name].pre_analyze(text) if text else None
-
     fields = {
         "id": article.id,
-        "content": analyzed("content", content_text(article)),
-        "title": analyzed("title", article.title),
-        "lead": analyzed("lead", article.lead),
-        "captions": analyzed("captions", "\n".join(article.captions)),
+        "content": content_text(article),
+        "title": article.title,
+        "lead": article.lead,
+        "captions": "\n".join(article.captions) or None,
         "author": article.author,
         "category": article.category,
         "source": article.source,

@@ -1,9 +1,10 @@
 """Ingest archive files into the index: read, validate, analyse, write, report.
 
-Data flow: reading.read_paths -> records.article_from_dict -> (worker
-processes) documents.document_fields -> one Whoosh writer in this process ->
-one commit. Segmentation is the costly step, so it runs in a process pool
-that uses every core while this process files the postings.
+Data flow: reading.read_paths -> records.article_from_dict ->
+documents.document_fields -> Whoosh writer -> one commit. Analysis (pyvi
+segmentation) and posting writing are the costly steps; with several cores
+Whoosh's MpWriter runs both in worker processes, each writing its own new
+segment, while this process reads input and deletes replaced articles.
 
 Re-ingesting an id replaces the article; an id repeated inside one run keeps
 its last version. Nothing is visible until the single commit at the end, so
@@ -12,7 +13,6 @@ a killed run leaves the previous index as it was, and a rerun converges.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
@@ -24,7 +24,8 @@ from indexer.documents import document_fields
 from indexer.records import Article, RecordError, article_from_dict
 from indexer.sources.reading import Problem, RawRecord, read_paths
 
-WRITER_LIMIT_MB = 256  # Whoosh's in-memory posting pool before it spills to disk
+WRITER_LIMIT_MB = 384  # Whoosh's in-memory posting pool (per worker) before it spills
+PARALLEL_MIN_DOCS = 200  # below this, worker start-up costs more than it saves
 
 
 @dataclass
@@ -101,17 +102,14 @@ def _existing(searcher, article_id: str) -> bool:
 def write_articles(ix, index_dir: Path, articles, summary: Summary, procs: int | None = None,
                    progress: Progress | None = None, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT):
     procs = procs or os.cpu_count() or 1
-    writer = store.acquire_writer(ix, index_dir, lock_timeout, limitmb=WRITER_LIMIT_MB)
+    articles = list(articles)
+    options = {"limitmb": WRITER_LIMIT_MB}
+    if procs > 1 and len(articles) >= PARALLEL_MIN_DOCS:
+        options.update(procs=procs, multisegment=True, batchsize=64)
+    writer = store.acquire_writer(ix, index_dir, lock_timeout, **options)
     try:
         with writer.searcher() as searcher:
-            items = list(articles)
-            if procs > 1 and len(items) > 50:
-                ctx = multiprocessing.get_context("fork")
-                with ctx.Pool(procs) as pool:
-                    _file(pool.imap(document_fields, items, chunksize=8), writer, searcher,
-                          summary, progress)
-            else:
-                _file(map(document_fields, items), writer, searcher, summary, progress)
+            _file(map(document_fields, articles), writer, searcher, summary, progress)
         writer.commit()
     except BaseException:
         writer.cancel()

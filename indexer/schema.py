@@ -11,10 +11,9 @@ facet counts are cheap: author, category, source, year ("2022"), month
 
 Display fields are kept in one stored ``doc`` dict, so a hit is one read.
 
-Indexing speed: segmentation (pyvi) is the bottleneck, so worker processes
-turn each text into ready posting items (``PreAnalyzed``) and the single
-Whoosh writer in the parent only files them; ``VietnameseText.index`` accepts
-either a plain string or such items.
+``VietnameseText.index`` turns a text into posting items without Whoosh's
+per-token objects (terms() -> positions per term), the cheap way to index
+the several stacked terms per syllable.
 """
 
 from __future__ import annotations
@@ -29,36 +28,23 @@ TEXT_FIELDS = ("content", "title", "lead", "captions")
 FACET_FIELDS = ("author", "category", "source", "year", "month")
 
 
-class PreAnalyzed:
-    """Posting items computed in a worker: [(term bytes, freq, weight, value bytes)]."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items):
-        self.items = items
-
-
 class VietnameseText(fields.TEXT):
-    """TEXT with the Vietnamese analyzer that also accepts PreAnalyzed values."""
+    """TEXT with the Vietnamese analyzer (queries use it through Whoosh's
+    analyzer API; indexing goes straight to ``terms``)."""
 
     def __init__(self):
         super().__init__(analyzer=VietnameseAnalyzer(), phrase=True)
 
     def index(self, value, **kwargs):
-        if not isinstance(value, PreAnalyzed):
-            value = self.pre_analyze(value)
-        return iter(value.items)
-
-    def pre_analyze(self, text: str) -> PreAnalyzed:
-        """The posting items of ``text`` (run in worker processes)."""
+        """(term bytes, frequency, weight, encoded positions) per distinct term."""
         poses: dict[str, list[int]] = defaultdict(list)
-        for term in terms(text):
+        for term in terms(value):
             plist = poses[term.text]
             if not plist or plist[-1] != term.pos:
                 plist.append(term.pos)
         encode = self.format.encode
-        return PreAnalyzed([(word.encode("utf-8"), len(plist), float(len(plist)), encode(plist))
-                            for word, plist in poses.items()])
+        return [(word.encode("utf-8"), len(plist), float(len(plist)), encode(plist))
+                for word, plist in poses.items()]
 
 
 def build_schema() -> fields.Schema:

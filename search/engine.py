@@ -22,7 +22,7 @@ from whoosh.util.times import datetime_to_long
 from indexer import ingest, store
 from indexer.records import RecordError, article_from_dict
 from search import querylang
-from search.compiler import Compiler, with_boosts
+from search.compiler import FACET_SCOPES, Chunk, Compiler, with_boosts
 from search.highlight import Highlighter
 from search.request import SearchRequest
 from search.result import FacetValue, Hit, SearchResult
@@ -44,6 +44,7 @@ class SearcherState:
         self.columns: dict[str, list] = {}
         self.filters: dict[tuple, frozenset] = {}
         self._facet_values: dict[str, list[str]] = {}
+        self.vocabulary: dict[str, int] | None = None  # built by suggest, on demand
         self._all_docs: frozenset | None = None
 
     def column(self, name: str) -> list:
@@ -168,8 +169,9 @@ class Engine:
                                 f"{querylang.MAX_CLAUSES} were ignored")
         if request.facets:
             result.facets = self._facets(state, everything)
-        if request.q.strip():
-            result.suggestion = suggest(self, state, request, parsed, result.total)
+        chunks = [Chunk(w.text) for w in words]
+        result.suggestion = suggest(state, chunks, page_docs or docnums[:10], result.total,
+                                    complete=bool(matched))
         result.took_ms = (time.perf_counter() - started) * 1000
         return result
 
@@ -340,8 +342,6 @@ def _docs(query, searcher, allowed, state) -> frozenset:
 
 def _highlight_terms(parsed) -> list[tuple[str, str | None]]:
     """(folded, exact) syllables of every positive word and phrase (not of author:...)."""
-    from search.compiler import FACET_SCOPES, Chunk
-
     found: list[str] = []
 
     def walk(node, negated=False):

@@ -1,8 +1,137 @@
 """Did you mean: accents restored from the archive's own text, and spelling
-corrections from the index vocabulary. Offered only when it would help."""
+corrections from the index vocabulary. Offered only when it would help.
+
+* Accent restoration: for an unaccented query with results, the accented
+  spelling is read from the best hits' own text where the query's words occur
+  together ("can bo tre" -> "cán bộ trẻ"); pyvi's add_accents gets about half
+  the syllables wrong, the archive does not.
+* Spelling: when the query finds nothing (or only partial matches), each word
+  missing from the vocabulary is replaced by the most frequent known word at
+  edit distance 1 (then 2); the suggestion is offered only if it matches more
+  articles than the query did.
+"""
 
 from __future__ import annotations
 
+import re
+import string
+from collections import Counter
 
-def suggest(engine, state, request, parsed, total) -> str | None:
+from whoosh import query as Q
+
+from indexer.textnorm import fold_aligned, normalize
+
+_ALPHABET = string.ascii_lowercase + string.digits
+_WORD = r"[^\W_]"
+MAX_SUGGEST_WORDS = 12
+MAX_WORD_LENGTH = 20  # longer "words" get no correction (edits grow with length)
+MAX_EDIT2_LENGTH = 10  # distance-2 candidates: about (54n)^2, so only for short words
+
+
+def vocabulary(state) -> dict[str, int]:
+    """Folded syllables of the content field with their document frequency,
+    built once per searcher (only when a suggestion is needed)."""
+    if getattr(state, "vocabulary", None) is None:
+        vocab = {}
+        for term, info in state.searcher.reader().iter_field("content"):
+            if term.isalnum() and term.isascii():  # bytes: skips compounds and accented terms
+                vocab[term.decode("ascii")] = info.doc_frequency()
+        state.vocabulary = vocab
+    return state.vocabulary
+
+
+def _edits1(word: str) -> set[str]:
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return ({a + b[1:] for a, b in splits if b}
+            | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+            | {a + c + b[1:] for a, b in splits if b for c in _ALPHABET}
+            | {a + c + b for a, b in splits for c in _ALPHABET})
+
+
+def candidates(word: str, vocab: dict[str, int], limit: int = 8) -> list[str]:
+    """Known words at edit distance 1 (else 2), most frequent first."""
+    if word in vocab or not 2 <= len(word) <= MAX_WORD_LENGTH or word.isdigit():
+        return []
+    for distance in (1, 2):
+        if distance == 2 and not 4 <= len(word) <= MAX_EDIT2_LENGTH:
+            return []
+        found = _edits1(word)
+        if distance == 2:
+            found = {e2 for e1 in found for e2 in _edits1(e1)}
+        known = sorted((c for c in found if c in vocab), key=lambda c: (-vocab[c], c))
+        if known:
+            return known[:limit]
+    return []
+
+
+def correct(searcher, folded: list[str], vocab: dict[str, int]) -> list[str]:
+    """Replace unknown words by the candidate found most often next to its
+    neighbours in the query ("can bo trex" -> tre as in "bộ trẻ", not the
+    more frequent tren), then by frequency."""
+    corrected = list(folded)
+    for i, word in enumerate(folded):
+        options = candidates(word, vocab)
+        if not options:
+            continue
+
+        def adjacent(option: str) -> int:
+            pairs = []
+            if i > 0:
+                pairs.append([corrected[i - 1], option])
+            if i + 1 < len(corrected):
+                pairs.append([option, corrected[i + 1]])
+            return sum(1 for pair in pairs for _ in Q.Phrase("content", pair).docs(searcher))
+
+        corrected[i] = max(options, key=lambda o: (adjacent(o), vocab[o]))
+    return corrected
+
+
+def restore_accents(searcher, folded_words: list[str], docnums: list[int]) -> str | None:
+    """The accented spelling of the words as the top documents write them."""
+    if not folded_words or not docnums:
+        return None
+    gap = r"[^\w]+"
+    phrase = re.compile(rf"(?<!{_WORD})" + gap.join(map(re.escape, folded_words)) + rf"(?!{_WORD})")
+    singles = re.compile(rf"(?<!{_WORD})(?:{'|'.join(map(re.escape, set(folded_words)))})(?!{_WORD})")
+    phrases: Counter = Counter()
+    words: dict[str, Counter] = {w: Counter() for w in folded_words}
+    for docnum in docnums[:10]:
+        doc = searcher.stored_fields(docnum)["doc"]
+        text = normalize(" \n".join(p for p in (doc["title"], doc.get("lead"), doc["body"]) if p))
+        folded = fold_aligned(text)
+        for m in phrase.finditer(folded):
+            phrases[" ".join(text[m.start():m.end()].lower().split())] += 1
+        for m in singles.finditer(folded):
+            words[m.group()][text[m.start():m.end()].lower()] += 1
+    if phrases:
+        return phrases.most_common(1)[0][0]
+    if all(words[w] for w in folded_words):
+        return " ".join(words[w].most_common(1)[0][0] for w in folded_words)
+    return None
+
+
+def suggest(state, words, docnums: list[int], total: int, complete: bool) -> str | None:
+    """``words`` are the query's Chunks (plain queries only); ``complete``
+    says whether some article matched every word."""
+    if not words or len(words) > MAX_SUGGEST_WORDS or any(len(c.folded) != 1 for c in words):
+        return None
+    searcher = state.searcher
+    folded = [c.folded[0] for c in words]
+    typed_accents = any(c.exact for c in words)
+    if not complete:
+        vocab = vocabulary(state)
+        corrected = correct(searcher, folded, vocab)
+        if corrected == folded:
+            return None
+        matching = Q.And([Q.Term("content", w) for w in corrected])
+        docs = list(matching.docs(searcher))
+        if len(docs) <= (total if complete else 0):
+            return None
+        top = [hit.docnum for hit in searcher.search(matching, limit=10)]
+        return restore_accents(searcher, corrected, top) or " ".join(corrected)
+    if typed_accents:
+        return None
+    restored = restore_accents(searcher, folded, docnums)
+    if restored and restored != " ".join(folded):
+        return restored
     return None
