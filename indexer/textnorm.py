@@ -43,7 +43,7 @@ _TONE_MOVES = _build_tone_moves()
 # Only open syllables move their tone (hoà -> hòa) but not hoàn, ngoài or the
 # "qu" of quý, where u is part of the consonant.
 _TONE_RE = re.compile(
-    r"(?<![qQ])(" + "|".join(map(re.escape, _TONE_MOVES)) + r")(?![^\W\d_])"
+    r"(?<![qQ])([oOuU][" + "".join(sorted({pair[1] for pair in _TONE_MOVES})) + r"])(?![^\W\d_])"
 )
 
 
@@ -58,7 +58,7 @@ def _clusters(text: str):
 
 def canonical_tones(text: str) -> str:
     """hoà -> hòa, thuý -> thúy, uỷ -> ủy; same length as the input."""
-    return _TONE_RE.sub(lambda m: _TONE_MOVES[m.group(1)], text)
+    return _TONE_RE.sub(lambda m: _TONE_MOVES.get(m.group(1), m.group(1)), text)
 
 
 def normalize_with_offsets(text: str) -> tuple[str, list[int] | None]:

@@ -1,6 +1,6 @@
-"""Parsed query -> Whoosh query, with the ranking rules in one place.
+"""Parsed query -> query plan (plan.py), with the ranking rules in one place.
 
-Ranking is BM25F (k1=1.2, b=0.75) over the analysed fields. Every query word
+Ranking is BM25F (k1=1.2, b=0.75; executor.py) over the analysed fields. Every query word
 becomes a clause that must match ``content`` (title + lead + captions + body)
 and is scored again, with a weight, where it also appears in a short field:
 
@@ -22,10 +22,9 @@ On top of that, optional clauses add:
 
 from __future__ import annotations
 
-from whoosh import query as Q
-
-from indexer.analysis import COMPOUND, EXACT, FOLD, SPECIAL, has_accents, terms
+from indexer.analysis import EXACT, FOLD, SPECIAL, has_accents, terms
 from indexer.textnorm import fold
+from search import plan as P
 from search import querylang as L
 
 FIELD_WEIGHTS = {"title": 3.0, "lead": 1.5, "captions": 0.5}
@@ -55,86 +54,79 @@ class Chunk:
         self.exact = [slot.get(EXACT) for slot in self.positions] if accented else []
 
 
-def _term_clause(fieldname: str, chunk: Chunk, weighted: bool) -> Q.Query | None:
-    """Match one chunk in a text field (content, or a scoped title)."""
+def scoring_terms(fieldname: str, chunk: Chunk, weighted: bool) -> list[P.Term]:
+    """The terms that score a chunk: folded syllables, the exact spelling the
+    user typed, and (unscoped) the same syllables in the weighted fields."""
+    found = []
+    for i, folded in enumerate(chunk.folded):
+        found.append(P.Term(fieldname, folded))
+        if chunk.exact and chunk.exact[i]:
+            found.append(P.Term(fieldname, chunk.exact[i], EXACT_BOOST))
+        if weighted:
+            found += [P.Term(f, folded, w) for f, w in FIELD_WEIGHTS.items()]
+    return found
+
+
+def chunk_node(fieldname: str, chunk: Chunk, weighted: bool):
+    """Match one typed word (or quoted phrase) in a text field."""
     if not chunk.folded:
         return None
-    alternatives: list[Q.Query] = []
+    scoring = scoring_terms(fieldname, chunk, weighted)
     if len(chunk.folded) == 1:
-        alternatives.append(Q.Term(fieldname, chunk.folded[0]))
-        if chunk.exact and chunk.exact[0]:
-            alternatives.append(Q.Term(fieldname, chunk.exact[0], boost=EXACT_BOOST))
-        if weighted:
-            alternatives += [Q.Term(f, chunk.folded[0], boost=w) for f, w in FIELD_WEIGHTS.items()]
-    else:
-        alternatives.append(Q.Phrase(fieldname, chunk.folded))
-        if any(chunk.exact):
-            exact = [e or f for e, f in zip(chunk.exact, chunk.folded)]
-            alternatives.append(Q.Phrase(fieldname, exact, boost=EXACT_BOOST))
-        if weighted:
-            alternatives += [Q.Phrase(f, chunk.folded, boost=w) for f, w in FIELD_WEIGHTS.items()]
-    alternatives += [Q.Term(fieldname, s) for s in chunk.specials]
-    return alternatives[0] if len(alternatives) == 1 else Q.Or(alternatives)
+        specials = [P.Term(fieldname, s) for s in chunk.specials]
+        return P.AnyTerm(scoring + specials)
+    return P.Phrase(fieldname, chunk.folded, scoring, chunk.specials)
 
 
 class Compiler:
-    """Compiles against one searcher (it looks up facet values and compounds)."""
+    """Compiles against one index view (it looks up facet labels and compounds)."""
 
-    def __init__(self, searcher, facet_values):
-        self.searcher = searcher
-        self.facet_values = facet_values  # field -> list of distinct values
+    def __init__(self, view):
+        self.view = view
 
-    def compile(self, node) -> Q.Query | None:
+    def compile(self, node):
         if node is None:
             return None
-        if isinstance(node, L.Word):
-            return self._scoped(node) if node.field in FACET_SCOPES else self.word(node)
-        if isinstance(node, L.Phrase):
+        if isinstance(node, (L.Word, L.Phrase)):
             return self._scoped(node) if node.field in FACET_SCOPES else self.word(node)
         if isinstance(node, L.Not):
             inner = self.compile(node.node)
-            return Q.Not(inner) if inner is not None else None
+            return P.Exclude(inner) if inner is not None else None
         children = [c for c in (self.compile(n) for n in node.nodes) if c is not None]
         if not children:
             return None
-        if isinstance(node, L.Or):
-            children = [Q.AndNot(Q.Every(), c.query) if isinstance(c, Q.Not) else c
-                        for c in children]
-            return children[0] if len(children) == 1 else Q.Or(children)
-        return _and(children)
+        if len(children) == 1:
+            return children[0]
+        return P.Any(children) if isinstance(node, L.Or) else P.All(children)
 
-    def word(self, node) -> Q.Query | None:
-        chunk = Chunk(node.text)
-        fieldname = node.field or "content"
-        return _term_clause(fieldname, chunk, weighted=node.field is None)
+    def word(self, node):
+        return chunk_node(node.field or "content", Chunk(node.text), weighted=node.field is None)
 
-    def _scoped(self, node) -> Q.Query:
-        """author:/category:/source: match the stored values whose folded
-        syllables contain all the typed ones ("author:vien" -> "Tú Viên")."""
-        wanted = [fold(t.text) for t in terms(node.text, segment=False) if t.kind == FOLD]
+    def _scoped(self, node):
+        """author:/category:/source: the stored values whose folded syllables
+        contain the typed ones ("author:vien" -> "Tú Viên")."""
+        wanted = [t.text for t in terms(node.text, segment=False) if t.kind == FOLD]
         matches = []
-        for value in self.facet_values(node.field):
+        for value in self.view.codes(node.field)[1]:
             syllables = [fold(t.text) for t in terms(value, segment=False) if t.kind == FOLD]
             if wanted and _contains(syllables, wanted, contiguous=isinstance(node, L.Phrase)):
-                matches.append(Q.Term(node.field, value))
-        if not matches:
-            return Q.NullQuery
-        return matches[0] if len(matches) == 1 else Q.Or(matches)
+                matches.append(value)
+        return P.Values(node.field, matches)
 
-    def boosts(self, words: list[L.Word]) -> list[Q.Query]:
-        """Optional clauses that reward query words found together."""
+    def boosts(self, words: list[L.Word]) -> list:
+        """Optional nodes that reward query words found together."""
         folded: list[str] = []
         for word in words:
             folded += Chunk(word.text).folded
-        extra: list[Q.Query] = []
-        reader = self.searcher.reader()
+        extra: list = []
         for size in (2, 3):
             for i in range(len(folded) - size + 1):
                 compound = "_".join(folded[i:i + size])
-                if reader.doc_frequency("content", compound):
-                    extra.append(Q.Term("content", compound, boost=COMPOUND_BOOST))
+                if self.view.doc_frequency("content", compound):
+                    extra.append(P.AnyTerm([P.Term("content", compound, COMPOUND_BOOST)]))
         if 2 <= len(folded) <= MAX_PHRASE_WORDS:
-            extra.append(Q.Phrase("content", folded, slop=1, boost=PHRASE_BOOST))
+            scoring = [P.Term("content", f, PHRASE_BOOST / len(folded)) for f in folded]
+            extra.append(P.Phrase("content", folded, scoring))
         return extra
 
 
@@ -145,17 +137,5 @@ def _contains(haystack: list[str], needles: list[str], contiguous: bool) -> bool
     return any(haystack[i:i + size] == needles for i in range(len(haystack) - size + 1))
 
 
-def _and(children: list[Q.Query]) -> Q.Query:
-    positive = [c for c in children if not isinstance(c, Q.Not)]
-    negative = [c.query for c in children if isinstance(c, Q.Not)]
-    base = (positive[0] if len(positive) == 1 else Q.And(positive)) if positive else Q.Every()
-    if negative:
-        excluded = negative[0] if len(negative) == 1 else Q.Or(negative)
-        return Q.AndNot(base, excluded)
-    return base
-
-
-def with_boosts(required: Q.Query, boosts: list[Q.Query]) -> Q.Query:
-    if not boosts:
-        return required
-    return Q.AndMaybe(required, boosts[0] if len(boosts) == 1 else Q.Or(boosts))
+def with_boosts(required, boosts: list):
+    return P.Boosted(required, boosts) if boosts else required

@@ -2,9 +2,14 @@
 and the writes (add/replace, delete). The web layer talks only to ``Engine``
 and never imports whoosh, so another backend could serve the same requests.
 
-Speed rules (see FIELD-NOTES): one searcher per thread, refreshed at most
-every ``refresh_interval`` seconds when the index changed; facet columns and
-filter document sets are cached per searcher; highlighting never segments.
+One request: parse (querylang) -> plan (compiler) -> masks and scores
+(executor over an IndexView) -> one SearchResult with hits, facets, filters
+and a suggestion.
+
+Speed rules (see FIELD-NOTES): one view per thread, refreshed at most every
+``refresh_interval`` seconds when the index changed; decoded posting lists,
+lengths, facet columns and filter masks are cached per view; highlighting
+never segments.
 """
 
 from __future__ import annotations
@@ -12,18 +17,19 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
-from whoosh import query as Q
-from whoosh.sorting import FieldFacet
-from whoosh.util.times import datetime_to_long
+import numpy as np
 
 from indexer import ingest, store
+from indexer.analysis import COMPOUND, FOLD, terms
 from indexer.records import RecordError, article_from_dict
+from search import plan as P
 from search import querylang
 from search.compiler import FACET_SCOPES, Chunk, Compiler, with_boosts
+from search.executor import Executor
 from search.highlight import Highlighter
+from search.index_view import NO_DATE, IndexView
 from search.request import SearchRequest
 from search.result import FacetValue, Hit, SearchResult
 from search.suggest import suggest
@@ -33,75 +39,37 @@ FACET_LIMIT = 20
 RELAX_MIN_WORDS = 4  # shorter queries need all their words
 RELAX_FRACTION = 0.7  # relaxed: at least this share of the informative words
 COMMON_WORD_SHARE = 0.25  # words in more docs than this don't count when relaxing
+RELATED_TERMS = 15
 
 
-class SearcherState:
-    """A searcher and what is cached for it (valid until the index changes)."""
+class ViewState:
+    """An index view plus the caches that live as long as it does."""
 
     def __init__(self, searcher):
         self.searcher = searcher
+        self.view = IndexView(searcher)
         self.checked = time.monotonic()
-        self.columns: dict[str, list] = {}
-        self.filters: dict[tuple, frozenset] = {}
-        self._facet_values: dict[str, list[str]] = {}
+        self.filters: dict[tuple, np.ndarray] = {}
         self.vocabulary: dict[str, int] | None = None  # built by suggest, on demand
-        self._all_docs: frozenset | None = None
 
-    def column(self, name: str) -> list:
-        if name not in self.columns:
-            reader = self.searcher.reader()
-            translate = name != "published"
-            values = list(reader.column_reader(name, translate=translate))
-            missing = reader.doc_count_all() - len(values)  # no segment has the column yet
-            self.columns[name] = values + [0 if name == "published" else ""] * missing
-        return self.columns[name]
-
-    def facet_values(self, name: str) -> list[str]:
-        if name not in self._facet_values:
-            reader = self.searcher.reader()
-            self._facet_values[name] = [v.decode("utf-8") if isinstance(v, bytes) else v
-                                        for v in reader.lexicon(name)]
-        return self._facet_values[name]
-
-    def all_docs(self) -> frozenset:
-        if self._all_docs is None:
-            self._all_docs = frozenset(self.searcher.reader().all_doc_ids())
-        return self._all_docs
-
-    def filter_docs(self, request: SearchRequest) -> frozenset | None:
+    def filter_mask(self, request: SearchRequest) -> np.ndarray | None:
         """Documents passing every filter, cached per distinct filter."""
-        parts = []
+        masks = []
         for name, values in (("author", request.authors), ("category", request.categories),
                              ("source", request.sources)):
             if values:
-                parts.append(self._cached((name, tuple(sorted(values))), self._value_docs))
+                key = (name, tuple(sorted(values)))
+                if key not in self.filters:
+                    self.filters[key] = self.view.value_mask(name, values)
+                masks.append(self.filters[key])
         if request.date_from or request.date_to:
-            parts.append(self._cached(("published", request.date_from, request.date_to),
-                                      self._date_docs))
-        if not parts:
+            key = ("published", request.date_from, request.date_to)
+            if key not in self.filters:
+                self.filters[key] = self.view.date_mask(request.date_from, request.date_to)
+            masks.append(self.filters[key])
+        if not masks:
             return None
-        return frozenset.intersection(*parts) if len(parts) > 1 else parts[0]
-
-    def _cached(self, key, build):
-        if key not in self.filters:
-            self.filters[key] = build(key)
-        return self.filters[key]
-
-    def _value_docs(self, key) -> frozenset:
-        name, values = key
-        return frozenset(Q.Or([Q.Term(name, v) for v in values]).docs(self.searcher))
-
-    def _date_docs(self, key) -> frozenset:
-        _, low, high = key
-        low_n = datetime_to_long(low) if low else None
-        high_n = datetime_to_long(high) if high else None
-        years = self.column("year")
-        dates = self.column("published")
-        live = self.all_docs()
-        return frozenset(
-            d for d, value in enumerate(dates)
-            if years[d] and (low_n is None or value >= low_n)
-            and (high_n is None or value <= high_n) and d in live)
+        return np.logical_and.reduce(masks) if len(masks) > 1 else masks[0]
 
 
 class Engine:
@@ -112,20 +80,20 @@ class Engine:
         self._local = threading.local()
         self._write_lock = threading.Lock()
 
-    # -- searchers -------------------------------------------------------
+    # -- views -----------------------------------------------------------
     def _index(self):
         if self._ix is None:
             self._ix = store.open_index(self.index_dir)
         return self._ix
 
-    def _state(self) -> SearcherState:
+    def _state(self) -> ViewState:
         state = getattr(self._local, "state", None)
         if state is None:
-            state = SearcherState(self._index().searcher())
+            state = ViewState(self._index().searcher())
         elif time.monotonic() - state.checked >= self.refresh_interval:
             state.checked = time.monotonic()
             if not state.searcher.up_to_date():
-                state = SearcherState(state.searcher.refresh())
+                state = ViewState(state.searcher.refresh())
         self._local.state = state
         return state
 
@@ -133,119 +101,95 @@ class Engine:
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
         state = self._state()
-        searcher = state.searcher
+        view = state.view
+        executor = Executor(view)
         parsed = querylang.parse(request.q)
-        compiler = Compiler(searcher, state.facet_values)
+        compiler = Compiler(view)
         required = compiler.compile(parsed.root)
-        if isinstance(required, Q.Not):
-            required = Q.AndNot(Q.Every(), required.query)
-        allowed = state.filter_docs(request)
         sort = request.sort
         if required is None:  # browsing: newest first unless asked otherwise
-            required = Q.Every()
+            required = P.Everything()
             sort = "newest" if sort == "relevance" else sort
         words = _plain_words(parsed)
-        ranked = with_boosts(required, compiler.boosts(words)) if words else required
+        plan = with_boosts(required, compiler.boosts(words)) if words else required
 
-        matched = _docs(required, searcher, allowed, state)
-        relaxed_docs: frozenset = frozenset()
+        mask, score = executor.run(plan)
+        allowed = state.filter_mask(request)
+        if allowed is not None:
+            mask &= allowed
+        complete = bool(mask.any())
+        relaxed = np.zeros(view.size, dtype=bool)
         page_end = request.page * request.size
-        if len(words) >= RELAX_MIN_WORDS and len(matched) < page_end:
-            relaxed_docs = self._relaxed_docs(compiler, words, parsed, searcher, allowed) - matched
-        docnums, scores = self._rank(searcher, ranked, matched, relaxed_docs, compiler, words,
-                                     sort, page_end)
-        page_docs = docnums[(request.page - 1) * request.size:page_end]
-        everything = matched | relaxed_docs
+        if len(words) >= RELAX_MIN_WORDS and int(mask.sum()) < page_end:
+            relaxed, relaxed_score = self._relaxed(executor, compiler, words, parsed)
+            if allowed is not None:
+                relaxed &= allowed
+            relaxed &= ~mask
+            # all-word matches first: relaxed scores sit below every full match
+            floor = float(score[mask].min()) if complete else 0.0
+            score = np.where(relaxed, np.minimum(relaxed_score, floor * 0.999), score)
+        everything = mask | relaxed
+        ranked = _rank(view, everything, mask, score, sort, page_end)
+        page_docs = ranked[(request.page - 1) * request.size:page_end]
 
         highlighter = Highlighter(_highlight_terms(parsed))
-        hits = [self._hit(searcher, d, scores.get(d), highlighter) for d in page_docs]
+        hits = [self._hit(view, d, float(score[d]) if sort == "relevance" else None, highlighter)
+                for d in page_docs]
+        total = int(everything.sum())
         result = SearchResult(
-            query=request.q, total=len(everything), page=request.page, size=request.size,
+            query=request.q, total=total, page=request.page, size=request.size,
             took_ms=0.0, hits=hits, filters=request.filter_descriptions(),
-            relaxed=bool(relaxed_docs) and not matched,
+            relaxed=bool(relaxed.any()) and not complete,
         )
         if parsed.dropped:
             result.notes.append(f"{parsed.dropped} words beyond the first "
                                 f"{querylang.MAX_CLAUSES} were ignored")
         if request.facets:
-            result.facets = self._facets(state, everything)
+            result.facets = _facets(view, everything)
         chunks = [Chunk(w.text) for w in words]
-        result.suggestion = suggest(state, chunks, page_docs or docnums[:10], result.total,
-                                    complete=bool(matched))
+        result.suggestion = suggest(state, executor, chunks, page_docs or ranked[:10], total,
+                                    complete=complete)
         result.took_ms = (time.perf_counter() - started) * 1000
         return result
 
-    def _relaxed_docs(self, compiler, words, parsed, searcher, allowed) -> frozenset:
-        """Documents with most of the informative words (a long query with a
-        missing or misspelled word still finds its article)."""
-        reader = searcher.reader()
-        limit = COMMON_WORD_SHARE * max(1, reader.doc_count())
-        counts: Counter = Counter()
+    def _relaxed(self, executor, compiler, words, parsed):
+        """Documents with most of the informative words, and their scores (a
+        long query with a missing or misspelled word still finds its article)."""
+        view = executor.view
+        limit = COMMON_WORD_SHARE * max(1, view.live_count)
+        counts = np.zeros(view.size, dtype=np.int32)
+        score = executor.zeros()
         informative = 0
         for word in words:
-            clause = compiler.word(word)
-            folded = [t for t in clause.all_terms() if t[0] == "content"] if clause else []
-            if not folded or max(reader.doc_frequency(*t) for t in folded) > limit:
+            node = compiler.word(word)
+            if node is None:
+                continue
+            node_mask, node_score = executor.run(node)
+            score += node_score
+            if node_mask.sum() > limit:
                 continue
             informative += 1
-            counts.update(clause.docs(searcher))
+            counts += node_mask
         if informative < 2:
-            return frozenset()
-        needed = max(1, math.ceil(RELAX_FRACTION * informative))
-        if needed >= informative:
-            needed = informative - 1
-        found = frozenset(d for d, c in counts.items() if c >= needed)
-        excluded = _excluded(parsed, compiler, searcher)
-        found -= excluded
-        return found & allowed if allowed is not None else found
+            return np.zeros(view.size, dtype=bool), score
+        needed = min(informative - 1, max(1, math.ceil(RELAX_FRACTION * informative)))
+        found = counts >= needed
+        for node in _negated(parsed):
+            excluded = compiler.compile(node)
+            if excluded is not None:
+                found &= ~executor.run(excluded)[0]
+        return found, score
 
-    def _rank(self, searcher, ranked, matched, relaxed_docs, compiler, words, sort, limit):
-        sortedby = None
-        if sort in ("newest", "oldest"):
-            sortedby = FieldFacet("published", reverse=sort == "newest")
-        docnums: list[int] = []
-        scores: dict[int, float] = {}
-        if sortedby is not None:
-            pool = matched | relaxed_docs
-            if pool:
-                query = ranked if not relaxed_docs else Q.Every()
-                for hit in searcher.search(query, filter=set(pool), limit=limit, sortedby=sortedby):
-                    docnums.append(hit.docnum)
-            return docnums, scores
-        if matched:
-            for hit in searcher.search(ranked, filter=set(matched), limit=limit):
-                docnums.append(hit.docnum)
-                scores[hit.docnum] = round(hit.score, 4)
-        if relaxed_docs and len(docnums) < limit:
-            clauses = [c for c in (compiler.word(w) for w in words) if c is not None]
-            loose = with_boosts(Q.Or(clauses, scale=0.9), compiler.boosts(words))
-            for hit in searcher.search(loose, filter=set(relaxed_docs), limit=limit - len(docnums)):
-                docnums.append(hit.docnum)
-                scores[hit.docnum] = round(hit.score, 4)
-        return docnums, scores
-
-    def _hit(self, searcher, docnum: int, score, highlighter: Highlighter) -> Hit:
-        doc = searcher.stored_fields(docnum)["doc"]
+    def _hit(self, view: IndexView, docnum: int, score, highlighter: Highlighter) -> Hit:
+        doc = view.stored(docnum)
         text = "\n".join(p for p in (doc.get("lead"), doc.get("body")) if p)
         return Hit(
             id=doc["id"], title=doc["title"], url=doc.get("url"), author=doc.get("author"),
             category=doc.get("category"), source=doc.get("source"),
-            published=doc.get("published"), snippet=highlighter.snippet(text), score=score,
+            published=doc.get("published"), snippet=highlighter.snippet(text),
+            score=round(score, 4) if score is not None else None,
             title_html=highlighter.mark(doc["title"]),
         )
-
-    def _facets(self, state: SearcherState, docs) -> dict[str, list[FacetValue]]:
-        facets = {}
-        for name in FACETS:
-            column = state.column(name)
-            counts = Counter(column[d] for d in docs)
-            counts.pop("", None)
-            if name in ("year", "month"):
-                items = sorted(counts.items())
-            else:
-                items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_LIMIT]
-            facets[name] = [FacetValue(v, c) for v, c in items]
-        return facets
 
     # -- articles --------------------------------------------------------
     def get(self, article_id: str) -> dict | None:
@@ -254,39 +198,37 @@ class Engine:
         return None if docnum is None else dict(searcher.stored_fields(docnum)["doc"])
 
     def related(self, article_id: str, limit: int = 5) -> list[Hit] | None:
-        """More like this: the article's rarest title and lead words."""
+        """More like this: the article's rarest title and lead words and compounds."""
         state = self._state()
-        searcher = state.searcher
-        docnum = searcher.document_number(id=article_id)
+        view = state.view
+        docnum = state.searcher.document_number(id=article_id)
         if docnum is None:
             return None
-        doc = searcher.stored_fields(docnum)["doc"]
-        reader = searcher.reader()
-        total = max(1, reader.doc_count())
-        from indexer.analysis import COMPOUND, FOLD, terms
-
+        doc = view.stored(docnum)
         candidates = {t.text for t in terms(f"{doc['title']}\n{doc.get('lead') or ''}")
                       if t.kind in (FOLD, COMPOUND) and not t.text.isdigit()}
+        total = max(1, view.live_count)
         weighted = []
         for text in candidates:
-            df = reader.doc_frequency("content", text)
+            df = view.doc_frequency("content", text)
             if 1 < df < 0.1 * total:
                 weighted.append((math.log(total / df), text))
         weighted.sort(reverse=True)
         if not weighted:
             return []
-        query = Q.Or([Q.Term("content", t, boost=w) for w, t in weighted[:15]])
-        exclude = {docnum}
+        node = P.AnyTerm([P.Term("content", t, w) for w, t in weighted[:RELATED_TERMS]])
+        mask, score = Executor(view).run(node)
+        mask[docnum] = False
+        best = _rank(view, mask, mask, score, "relevance", limit)
         highlighter = Highlighter([])
-        hits = searcher.search(query, limit=limit + 1, mask=exclude)
-        return [self._hit(searcher, h.docnum, round(h.score, 4), highlighter) for h in hits][:limit]
+        return [self._hit(view, d, float(score[d]), highlighter) for d in best]
 
     def stats(self) -> dict:
         data = store.stats(self.index_dir)
-        state = self._state()
-        data["facets"] = {name: [{"value": f.value, "count": f.count} for f in values]
-                          for name, values in self._facets(state, state.all_docs()).items()
-                          if name in ("category", "source", "year")}
+        view = self._state().view
+        facets = _facets(view, view.live)
+        data["facets"] = {name: [{"value": f.value, "count": f.count} for f in facets[name]]
+                          for name in ("category", "source", "year")}
         return data
 
     # -- writes ----------------------------------------------------------
@@ -313,36 +255,60 @@ class Engine:
             return ingest.delete(ids, self.index_dir)
 
 
+def _rank(view, everything, mask, score, sort: str, limit: int) -> list[int]:
+    """Document numbers of the first ``limit`` results in the requested order."""
+    docs = np.flatnonzero(everything)
+    if not len(docs) or limit <= 0:
+        return []
+    if sort in ("newest", "oldest"):
+        dates = view.dates()[docs]
+        if sort == "newest":
+            order = np.lexsort((docs, -dates.astype(np.float64)))
+        else:  # undated articles last
+            order = np.lexsort((docs, np.where(dates == NO_DATE, np.inf, dates.astype(np.float64))))
+    else:
+        keys = -score[docs]
+        if len(docs) > limit:
+            part = np.argpartition(keys, limit - 1)[:limit]
+            order = part[np.lexsort((docs[part], keys[part]))]
+            return docs[order].tolist()
+        order = np.lexsort((docs, keys))
+    return docs[order[:limit]].tolist()
+
+
+def _facets(view: IndexView, mask) -> dict[str, list[FacetValue]]:
+    facets = {}
+    for name in FACETS:
+        codes, labels = view.codes(name)
+        picked = codes[mask & (codes >= 0)]
+        counts = np.bincount(picked, minlength=len(labels))
+        items = [(labels[i], int(c)) for i, c in enumerate(counts) if c]
+        if name not in ("year", "month"):
+            items = sorted(items, key=lambda kv: (-kv[1], kv[0]))[:FACET_LIMIT]
+        facets[name] = [FacetValue(v, c) for v, c in items]
+    return facets
+
+
+def _top_nodes(parsed) -> list:
+    if parsed.root is None:
+        return []
+    return parsed.root.nodes if isinstance(parsed.root, querylang.And) else [parsed.root]
+
+
 def _plain_words(parsed) -> list:
     """Positive unscoped words of a plain query (the ones we relax and boost)."""
     if parsed.root is None or not parsed.is_plain():
         return []
-    nodes = parsed.root.nodes if isinstance(parsed.root, querylang.And) else [parsed.root]
-    return [n for n in nodes if isinstance(n, querylang.Word)]
+    return [n for n in _top_nodes(parsed) if isinstance(n, querylang.Word)]
 
 
-def _excluded(parsed, compiler, searcher) -> frozenset:
-    nodes = parsed.root.nodes if isinstance(parsed.root, querylang.And) else [parsed.root]
-    docs: set = set()
-    for node in nodes:
-        if isinstance(node, querylang.Not):
-            clause = compiler.compile(node.node)
-            if clause is not None:
-                docs.update(clause.docs(searcher))
-    return frozenset(docs)
-
-
-def _docs(query, searcher, allowed, state) -> frozenset:
-    if isinstance(query, Q.Every):
-        docs = state.all_docs()
-    else:
-        docs = frozenset(query.docs(searcher))
-    return docs & allowed if allowed is not None else docs
+def _negated(parsed) -> list:
+    return [n.node for n in _top_nodes(parsed) if isinstance(n, querylang.Not)]
 
 
 def _highlight_terms(parsed) -> list[tuple[str, str | None]]:
     """(folded, exact) syllables of every positive word and phrase (not of author:...)."""
-    found: list[str] = []
+    found: list = []
 
     def walk(node, negated=False):
         if node is None:

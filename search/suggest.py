@@ -17,7 +17,7 @@ import re
 import string
 from collections import Counter
 
-from whoosh import query as Q
+import numpy as np
 
 from indexer.textnorm import fold_aligned, normalize
 
@@ -64,7 +64,7 @@ def candidates(word: str, vocab: dict[str, int], limit: int = 8) -> list[str]:
     return []
 
 
-def correct(searcher, folded: list[str], vocab: dict[str, int]) -> list[str]:
+def correct(executor, folded: list[str], vocab: dict[str, int]) -> list[str]:
     """Replace unknown words by the candidate found most often next to its
     neighbours in the query ("can bo trex" -> tre as in "bộ trẻ", not the
     more frequent tren), then by frequency."""
@@ -80,13 +80,13 @@ def correct(searcher, folded: list[str], vocab: dict[str, int]) -> list[str]:
                 pairs.append([corrected[i - 1], option])
             if i + 1 < len(corrected):
                 pairs.append([option, corrected[i + 1]])
-            return sum(1 for pair in pairs for _ in Q.Phrase("content", pair).docs(searcher))
+            return sum(int(executor.phrase_mask("content", pair).sum()) for pair in pairs)
 
         corrected[i] = max(options, key=lambda o: (adjacent(o), vocab[o]))
     return corrected
 
 
-def restore_accents(searcher, folded_words: list[str], docnums: list[int]) -> str | None:
+def restore_accents(view, folded_words: list[str], docnums: list[int]) -> str | None:
     """The accented spelling of the words as the top documents write them."""
     if not folded_words or not docnums:
         return None
@@ -96,7 +96,7 @@ def restore_accents(searcher, folded_words: list[str], docnums: list[int]) -> st
     phrases: Counter = Counter()
     words: dict[str, Counter] = {w: Counter() for w in folded_words}
     for docnum in docnums[:10]:
-        doc = searcher.stored_fields(docnum)["doc"]
+        doc = view.stored(docnum)
         text = normalize(" \n".join(p for p in (doc["title"], doc.get("lead"), doc["body"]) if p))
         folded = fold_aligned(text)
         for m in phrase.finditer(folded):
@@ -110,28 +110,29 @@ def restore_accents(searcher, folded_words: list[str], docnums: list[int]) -> st
     return None
 
 
-def suggest(state, words, docnums: list[int], total: int, complete: bool) -> str | None:
+def suggest(state, executor, words, docnums: list[int], total: int, complete: bool) -> str | None:
     """``words`` are the query's Chunks (plain queries only); ``complete``
     says whether some article matched every word."""
     if not words or len(words) > MAX_SUGGEST_WORDS or any(len(c.folded) != 1 for c in words):
         return None
-    searcher = state.searcher
+    view = state.view
     folded = [c.folded[0] for c in words]
     typed_accents = any(c.exact for c in words)
     if not complete:
         vocab = vocabulary(state)
-        corrected = correct(searcher, folded, vocab)
+        corrected = correct(executor, folded, vocab)
         if corrected == folded:
             return None
-        matching = Q.And([Q.Term("content", w) for w in corrected])
-        docs = list(matching.docs(searcher))
-        if len(docs) <= (total if complete else 0):
+        mask = executor.phrase_mask("content", corrected[:1])
+        for word in corrected[1:]:
+            mask &= executor.phrase_mask("content", [word])
+        if not mask.any():
             return None
-        top = [hit.docnum for hit in searcher.search(matching, limit=10)]
-        return restore_accents(searcher, corrected, top) or " ".join(corrected)
+        top = np.flatnonzero(mask)[:10].tolist()
+        return restore_accents(view, corrected, top) or " ".join(corrected)
     if typed_accents:
         return None
-    restored = restore_accents(searcher, folded, docnums)
+    restored = restore_accents(view, folded, docnums)
     if restored and restored != " ".join(folded):
         return restored
     return None
