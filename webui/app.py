@@ -28,7 +28,8 @@ SETTINGS = (
     ("VNSEARCH_PORT", "PORT", 8000, int, "port `vnsearch serve` listens on"),
     ("VNSEARCH_THREADS", "THREADS", 8, int, "waitress worker threads"),
     ("VNSEARCH_API_TOKEN", "API_TOKEN", None, str,
-     "bearer token for POST/DELETE /api/articles; unset disables writes (403)"),
+     "bearer token for POST/DELETE /api/articles, ASCII (e.g. python -c 'import secrets; "
+     "print(secrets.token_urlsafe(32))'); unset disables writes (403)"),
 )
 
 # No script at all: the site works without JavaScript, so the policy can

@@ -1,0 +1,144 @@
+"""A real browser (Debian's Chromium, headless, driven by Playwright) against
+the app served by waitress on loopback: the reader's path through the site,
+and an article full of script payloads that must run nothing.
+
+Screenshots go to /tmp/vnsearch-shots/ (outside the repository).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from webfixtures import TOKEN, XSS_ARTICLE, make_app, web_demo_index, writable_index  # noqa: F401
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path("/tmp/vnsearch-shots")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                       reason="needs Debian's chromium (make browser / apt-get install chromium)"),
+]
+
+
+@pytest.fixture
+def base_url(writable_index):
+    """The app under waitress on 127.0.0.1 and a free port, in a background thread."""
+    import waitress
+
+    app = make_app(writable_index, API_TOKEN=TOKEN, TESTING=False)
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.task_dispatcher.shutdown()
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        context = browser.new_context(locale="vi-VN", viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.problems = []  # dialogs (a script ran) and CSP violations (we broke our own policy)
+        page.on("dialog", lambda d: (page.problems.append(f"dialog: {d.message}"), d.dismiss()))
+        page.on("console", lambda m: page.problems.append(m.text)
+                if "Content Security Policy" in m.text else None)
+        yield page
+        browser.close()
+
+
+def _post(base_url: str, record: dict) -> None:
+    request = urllib.request.Request(
+        f"{base_url}/api/articles", data=json.dumps(record).encode(), method="POST",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
+def test_a_reader_searches_filters_pages_and_reads(base_url, page):
+    SHOTS.mkdir(exist_ok=True)
+    response = page.goto(base_url + "/")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+
+    # An unaccented query finds accented text, highlighted.
+    page.get_by_label("Từ khóa").fill("can bo tre")
+    page.get_by_role("button", name="Tìm kiếm").click()
+    page.wait_for_url("**/?q=can+bo+tre**")
+    marks = page.locator(".hit mark")
+    assert marks.count() >= 3 and marks.first.inner_text().lower() in ("cán", "bộ", "trẻ", "bố")
+    assert "Bố trí cán bộ trẻ" in page.locator(".hit h2").first.inner_text()
+    assert page.get_by_text("Có phải bạn muốn tìm:").is_visible()
+    page.screenshot(path=str(SHOTS / "search.png"), full_page=True)
+
+    # A category facet narrows the search.
+    page.locator("#facet-category + ul a").filter(has_text="Thời sự").click()
+    page.wait_for_url("**category=*")
+    assert "chuyên mục: Thời sự" in page.locator(".filters").inner_text()
+    assert all(c == "Thời sự" for c in _hit_categories(page))
+
+    # A date range, typed into the form (the filter stays, the dates join it).
+    page.get_by_label("Từ ngày").fill("2022-01-01")
+    page.get_by_label("Đến ngày").fill("2022-12-31")
+    page.get_by_role("button", name="Tìm kiếm").click()
+    page.wait_for_url("**from=2022-01-01**")
+    filters = page.locator(".filters").inner_text()
+    assert "từ 01/01/2022" in filters and "đến 31/12/2022" in filters
+    assert page.locator(".hit").count() >= 1
+
+    # Browsing everything has several pages; go to page 2.
+    page.goto(base_url + "/")
+    page.get_by_role("link", name="Trang sau ›").click()
+    page.wait_for_url("**page=2**")
+    assert page.locator('.pagination [aria-current="page"]').inner_text() == "2"
+    assert page.locator("ol.hits").get_attribute("start") == "11"
+
+    # Open an article from the results.
+    title = page.locator(".hit h2 a").first.inner_text()
+    page.locator(".hit h2 a").first.click()
+    page.wait_for_url("**/articles/**")
+    assert page.locator("h1").inner_text() == title
+    assert page.locator(".body p").count() >= 2
+    assert page.get_by_role("heading", name="Bài liên quan").is_visible()
+    page.screenshot(path=str(SHOTS / "article.png"), full_page=True)
+
+    # The same page on a phone: readable without sideways scrolling.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(base_url + "/?q=giao+duc")
+    page.screenshot(path=str(SHOTS / "search-phone.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.problems == []
+
+
+def test_script_payloads_in_an_article_run_nothing(base_url, page):
+    _post(base_url, XSS_ARTICLE)
+    for path in ("/articles/xss-1", "/?q=alert", "/?q=tin+gia+mao"):
+        page.goto(base_url + path)
+        page.wait_for_load_state("load")
+        assert page.evaluate("document.scripts.length") == 0
+        assert page.locator("img").count() == 0  # no payload became an element
+    page.goto(base_url + "/articles/xss-1")
+    assert page.locator("h1").inner_text() == XSS_ARTICLE["title"]  # shown as text
+    assert "<img src=x onerror=alert(1)>" in page.locator(".body").inner_text()
+    page.goto(base_url + "/?q=alert")
+    assert "<script>alert(1)</script>" in page.locator(".hit h2").first.inner_text()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "xss-article-search.png"), full_page=True)
+    assert page.problems == []  # no dialog opened, nothing tripped the CSP
+
+
+def _hit_categories(page) -> list[str]:
+    return [text.replace("·", "").strip() for text in page.locator(".hit .category").all_inner_texts()]
