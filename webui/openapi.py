@@ -104,7 +104,9 @@ ERROR_TEXT = {
     403: "writes are disabled: no VNSEARCH_API_TOKEN configured (code writes_disabled)",
     404: "unknown article id or path (code not_found)",
     405: "method not allowed on this path (code method_not_allowed)",
-    413: f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB (code body_too_large)",
+    413: f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB (code body_too_large); under "
+         f"vnsearch serve, bodies over {2 * MAX_BODY_BYTES // (1024 * 1024)} MB are refused by "
+         "waitress itself, before buffering, with a plain-text 413",
     500: "unexpected server error, logged (code internal_error); no stack trace is sent",
     503: "no usable index yet, or it is busy (codes index_missing, index_busy, index_problem)",
 }
