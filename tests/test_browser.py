@@ -14,8 +14,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from webfixtures import TOKEN, XSS_ARTICLE, make_app, web_demo_index, writable_index  # noqa: F401
+from webfixtures import (  # noqa: F401  (fixtures are used by name)
+    TOKEN,
+    XSS_ARTICLE,
+    make_app,
+    web_demo_index,
+    writable_index,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path("/tmp/vnsearch-shots")

@@ -1,11 +1,11 @@
-"""The JSON API: contract, every endpoint, every error, checked against
-/api/openapi.json. Reading these tests is reading the API's behaviour."""
+"""The JSON API's reads: contract, every endpoint, every error, checked
+against /api/openapi.json (writes: test_web_api_writes.py). Reading these
+tests is reading the API's behaviour."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -13,21 +13,23 @@ import xml.etree.ElementTree as ET
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from webfixtures import (  # noqa: F401  (fixtures are used by name)
-    TOKEN, XSS_ARTICLE, assert_error, auth, check_response, client, web_demo_index, make_app,
-    writable_index, writer,
+    assert_error,
+    auth,
+    check_response,
+    client,
+    make_app,
+    spec,
+    web_demo_index,
+    writable_index,
+    writer,
 )
+
 from webui import feeds
 
 HIT_KEYS = {"id", "title", "url", "author", "category", "source", "published", "snippet", "score"}
 RESULT_KEYS = {"query", "total", "page", "size", "took_ms", "hits", "facets", "filters", "suggestion"}
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@pytest.fixture(scope="module")
-def spec(client):
-    return client.get("/api/openapi.json").get_json()
 
 
 # -- search ----------------------------------------------------------------
@@ -263,122 +265,6 @@ def test_routing_errors_have_the_error_shape(client):
     assert "GET" in response.headers["Allow"]
 
 
-# -- writes -------------------------------------------------------------------
-def test_writes_are_disabled_without_a_configured_token(client, spec):
-    response = client.post("/api/articles", json={"title": "x", "body": "y"}, headers=auth())
-    assert_error(response, 403, "writes_disabled")
-    check_response(spec, "/api/articles", "POST", response)
-    assert_error(client.delete("/api/articles/demo-0001", headers=auth()), 403, "writes_disabled")
-
-
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
-    {"Authorization": "Bearer"}, {"Authorization": "Bearer " + TOKEN[:-1]},
-])
-def test_writes_need_the_right_token(writer, headers):
-    response = writer.post("/api/articles", json={"title": "x", "body": "y"}, headers=headers)
-    assert_error(response, 401, "unauthorized")
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert_error(writer.delete("/api/articles/demo-0001", headers=headers), 401, "unauthorized")
-
-
-def test_post_upserts_and_search_sees_it(writer, spec):
-    record = {"id": "new-1", "title": "Khai trương tuyến metro số 1 ở TP.HCM",
-              "body": "Tuyến metro đầu tiên chính thức chở khách.", "published": "2024-12-22",
-              "category": "Thời sự"}
-    response = writer.post("/api/articles", json=record, headers=auth())
-    assert response.status_code == 201
-    assert response.get_json() == {"added": 1, "replaced": 0, "rejected": 0, "problems": []}
-    check_response(spec, "/api/articles", "POST", response)
-    assert writer.get("/api/search?q=metro").get_json()["hits"][0]["id"] == "new-1"
-    again = writer.post("/api/articles", json=[{**record, "title": "Metro số 1 vận hành"}],
-                        headers=auth())
-    assert again.status_code == 200 and again.get_json()["replaced"] == 1
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "search/engine.py refreshes with Searcher.refresh(); whoosh-reloaded 2.7.5's reader reuse "
-    "re-adds segments that a merge removed, so the replaced version stays visible (twice in "
-    "searches, old text from get) until restart. Fix in Engine._state: open a new searcher "
-    "instead of refresh(). Remove this marker then."))
-def test_a_replaced_article_shows_only_its_new_version(writer):
-    record = {"id": "new-1", "title": "Khai trương tuyến metro", "body": "Tuyến metro đầu tiên."}
-    writer.get("/api/search?q=metro")  # a searcher exists before the writes, as in a server
-    assert writer.post("/api/articles", json=record, headers=auth()).status_code == 201
-    writer.get("/api/search?q=metro")
-    changed = {**record, "title": "Metro số 1 vận hành"}
-    assert writer.post("/api/articles", json=changed, headers=auth()).status_code == 200
-    assert writer.get("/api/articles/new-1").get_json()["title"] == "Metro số 1 vận hành"
-    assert writer.get("/api/search?q=metro").get_json()["total"] == 1
-
-
-def test_writes_show_up_within_seconds_without_a_restart(writable_index):
-    app = make_app(writable_index, API_TOKEN=TOKEN, REFRESH_INTERVAL=1.0)
-    test_client = app.test_client()
-    assert test_client.get("/api/search?q=metro").get_json()["total"] == 0  # opens a searcher
-    record = {"id": "late-1", "title": "Metro Bến Thành", "body": "Tuyến metro mới."}
-    assert test_client.post("/api/articles", json=record, headers=auth()).status_code == 201
-    deadline = time.monotonic() + 5
-    while test_client.get("/api/search?q=metro").get_json()["total"] == 0:
-        assert time.monotonic() < deadline, "the new article never became searchable"
-        time.sleep(0.2)
-
-
-def test_post_reports_rejected_records(writer):
-    response = writer.post("/api/articles", headers=auth(), json=[
-        {"id": "ok-1", "title": "Một bài hợp lệ", "body": "nội dung"},
-        {"id": "bad-1", "title": 42},
-    ])
-    body = response.get_json()
-    assert response.status_code == 201 and body["added"] == 1 and body["rejected"] == 1
-    assert "record 1" in body["problems"][0]
-
-
-@pytest.mark.parametrize("data, code", [
-    (b"{not json", "bad_json"),
-    (b"\xff\xfe{}", "bad_json"),
-    (b"[]", "bad_article"),
-    (b"42", "bad_article"),
-    (b'"text"', "bad_article"),
-    (b'{"id": "e", "title": 1}', "bad_article"),
-    (b'[{"body": ""}]', "bad_article"),
-    (b'{"title": "a\\ud800b", "body": "lone surrogate"}', "bad_article"),
-    (b"[" * 100_000 + b"]" * 100_000, "bad_json"),
-])
-def test_bad_bodies_are_400(writer, spec, data, code):
-    response = writer.post("/api/articles", data=data, headers=auth(),
-                           content_type="application/json")
-    assert_error(response, 400, code)
-    check_response(spec, "/api/articles", "POST", response)
-
-
-def test_oversized_bodies_are_413(writable_index, spec):
-    small = make_app(writable_index, API_TOKEN=TOKEN, MAX_CONTENT_LENGTH=1000).test_client()
-    body = json.dumps({"title": "dài", "body": "x" * 2000})
-    response = small.post("/api/articles", data=body, headers=auth(), content_type="application/json")
-    assert_error(response, 413, "body_too_large")
-    check_response(spec, "/api/articles", "POST", response)
-
-
-def test_delete(writer, spec):
-    response = writer.delete("/api/articles/demo-0001", headers=auth())
-    assert response.get_json() == {"deleted": ["demo-0001"]}
-    check_response(spec, "/api/articles/{article_id}", "DELETE", response)
-    assert_error(writer.get("/api/articles/demo-0001"), 404)
-    assert "demo-0001" not in {h["id"] for h in writer.get("/api/search?q=can bo tre").get_json()["hits"]}
-    again = writer.delete("/api/articles/demo-0001", headers=auth())
-    assert_error(again, 404, "not_found")
-    check_response(spec, "/api/articles/{article_id}", "DELETE", again)
-
-
-def test_ids_with_slashes_work(writer):
-    record = {**XSS_ARTICLE, "id": "2024/05/bai-1"}
-    assert writer.post("/api/articles", json=record, headers=auth()).status_code == 201
-    assert writer.get("/api/articles/2024/05/bai-1").get_json()["id"] == "2024/05/bai-1"
-    assert writer.get("/api/articles/2024/05/bai-1/related").status_code == 200
-    assert writer.delete("/api/articles/2024/05/bai-1", headers=auth()).status_code == 200
-
-
 # -- headers and documentation ----------------------------------------------------
 def test_get_endpoints_send_cors_and_writes_do_not(client, writer):
     for path in ("/api/search?q=tre", "/api/articles/demo-0001", "/api/stats", "/healthz",
@@ -413,7 +299,7 @@ def test_every_route_is_documented_and_every_documented_route_exists(client, spe
 def test_every_setting_and_search_parameter_is_documented(spec):
     from webui import app as app_module
 
-    for env_name, key, *_ in app_module.SETTINGS:
+    for env_name, *_ in app_module.SETTINGS:
         assert env_name in spec["info"]["description"] and env_name in app_module.__doc__
     names = {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
     assert names == {"q", "from", "to", "author", "category", "source", "sort", "page", "size",

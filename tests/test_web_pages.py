@@ -10,9 +10,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from markupsafe import escape
-
 from webfixtures import (  # noqa: F401  (fixtures are used by name)
-    XSS_ARTICLE, auth, client, make_app, web_demo_index, writable_index, writer,
+    XSS_ARTICLE,
+    auth,
+    client,
+    make_app,
+    web_demo_index,
+    writable_index,
+    writer,
 )
 
 
@@ -92,6 +97,8 @@ def test_date_range_and_sort_are_kept_in_the_form(client):
 def test_pagination(client):
     text, page = get_page(client, "/")  # an empty query browses newest first: 48 articles
     assert "Bài mới nhất: 48 bài" in text
+    # The selector keeps "relevance": a query typed next must not come back date-sorted.
+    assert '<option value="relevance" selected>' in text
     next_links = [h for h, a in page.links if a.get("rel") == "next"]
     assert len(next_links) == 1 and params(html.unescape(next_links[0]))["page"] == ["2"]
     text2, page2 = get_page(client, html.unescape(next_links[0]))

@@ -59,6 +59,12 @@ def client(web_demo_index):
     return make_app(web_demo_index).test_client()
 
 
+@pytest.fixture(scope="module")
+def spec(client) -> dict:
+    """The served OpenAPI document."""
+    return client.get("/api/openapi.json").get_json()
+
+
 @pytest.fixture
 def writer(writable_index):
     """A client on a private index copy, with TOKEN configured."""

@@ -7,7 +7,7 @@ import csv
 import io
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Response, url_for
 
@@ -52,7 +52,7 @@ def _text(parent, tag: str, text: str | None, **attrs) -> ET.Element:
 
 def atom_response(result, self_url: str, page_url: str) -> Response:
     """An Atom 1.0 feed (RFC 4287) of one page of results, newest first."""
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     dates = [hit.published for hit in result.hits if hit.published]
     feed = ET.Element("feed", {"xmlns": ATOM_NS, "xml:lang": "vi"})
     title = f"vnsearch: {result.query}" if result.query.strip() else "vnsearch: bài mới nhất"
