@@ -9,6 +9,7 @@ import calendar
 from dataclasses import dataclass, field
 
 MAX_MONTH_BARS = 36  # beyond three years, months get too thin to read or click
+MAX_BAR_WIDTH = 48  # one or two periods should not fill the chart with a slab
 WIDTH, HEIGHT = 640, 150
 LEFT, RIGHT, TOP, BOTTOM = 34, 6, 10, 24  # room for the axis labels
 
@@ -71,7 +72,7 @@ def coverage(facets: dict) -> Chart | None:
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_width / len(bars)
     for number, bar in enumerate(bars):
-        bar.width = round(max(step * 0.8, 1.0), 2)
+        bar.width = round(min(max(step * 0.8, 1.0), MAX_BAR_WIDTH), 2)
         bar.height = round(plot_height * bar.count / top, 2)
         bar.x = round(LEFT + number * step + (step - bar.width) / 2, 2)
         bar.y = round(TOP + plot_height - bar.height, 2)
