@@ -20,9 +20,15 @@ STRING_FIELDS = ("title", "lead", "body", "author", "category", "source", "url")
 MAX_TITLE_FROM_TEXT = 120
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _nfc(text: str) -> str:
     """Stored text is NFC but keeps the writer's tone placement (hoà stays
-    hoà on screen); the analyzer canonicalises tones for matching only."""
+    hoà on screen); the analyzer canonicalises tones for matching only.
+    Lone surrogates (from a JSON "\\ud800" escape) are not text: refused."""
+    if _SURROGATE.search(text):
+        raise RecordError("text contains a lone surrogate (invalid \\u escape)")
     return unicodedata.normalize("NFC", text)
 
 

@@ -21,7 +21,7 @@ from whoosh.index import LockError
 from indexer.schema import build_schema
 
 DEFAULT_INDEX_DIR = "index_data"
-DEFAULT_LOCK_TIMEOUT = 60.0
+DEFAULT_LOCK_TIMEOUT = float(os.environ.get("VNSEARCH_LOCK_TIMEOUT", "60"))
 
 
 class IndexProblem(Exception):

@@ -209,3 +209,23 @@ def test_related_articles(demo_engine):
 def test_any_query_string_returns_a_result(search, q):
     result = search(q)
     assert result.total >= len(result.hits) >= 0
+
+
+def test_unaccented_query_gets_accents_restored_from_the_archive(search):
+    assert search("can bo tre").suggestion == "cán bộ trẻ"
+    assert search("da nang").suggestion == "đà nẵng"
+
+
+def test_no_suggestion_for_an_accented_query_that_matches(search):
+    assert search("cán bộ trẻ").suggestion is None
+
+
+def test_misspelled_word_is_corrected_and_accented(search):
+    result = search("can bo trex")
+    assert result.total == 0 and result.suggestion == "cán bộ trẻ"
+    assert search(result.suggestion).total > 0
+    assert search("bóng đáa").suggestion == "bóng đá"
+
+
+def test_no_suggestion_when_nothing_better_exists(search):
+    assert search("qwxzv").suggestion is None

@@ -54,11 +54,6 @@ def test_post_upserts_and_search_sees_it(writer, spec):
     assert again.status_code == 200 and again.get_json()["replaced"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "search/engine.py refreshes with Searcher.refresh(); whoosh-reloaded 2.7.5's reader reuse "
-    "re-adds segments that a merge removed, so the replaced version stays visible (twice in "
-    "searches, old text from get) until restart. Fix in Engine._state: open a new searcher "
-    "instead of refresh(). Remove this marker then."))
 def test_a_replaced_article_shows_only_its_new_version(writer):
     record = {"id": "new-1", "title": "Khai trương tuyến metro", "body": "Tuyến metro đầu tiên."}
     writer.get("/api/search?q=metro")  # a searcher exists before the writes, as in a server

@@ -144,6 +144,11 @@ def main(argv=None) -> int:
     except store.IndexProblem as exc:
         print(f"vnsearch: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a full disk, a vanished directory: the commit never happened
+        print(f"vnsearch: {exc.strerror or exc}"
+              f"{': ' + str(exc.filename) if exc.filename else ''}; "
+              "the index keeps its last committed state", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("vnsearch: interrupted; the index keeps its last committed state", file=sys.stderr)
         return 130
