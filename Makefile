@@ -36,7 +36,7 @@ run: install
 	$(BIN)/vnsearch serve --index $(INDEX)
 
 test: install-dev browser
-	$(BIN)/python -m pytest -q
+	VNSEARCH_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python bench/index_bench.py

@@ -29,7 +29,7 @@ from search import querylang
 from search.compiler import FACET_SCOPES, Chunk, Compiler, with_boosts
 from search.executor import Executor
 from search.highlight import Highlighter
-from search.index_view import NO_DATE, IndexView
+from search.index_view import NO_DATE, Generation, IndexView
 from search.request import SearchRequest
 from search.result import FacetValue, Hit, SearchResult
 from search.suggest import suggest
@@ -47,14 +47,21 @@ RELATED_TERMS = 15
 
 
 class ViewState:
-    """An index view plus the caches that live as long as it does."""
+    """A thread's index view plus the caches that live as long as it does."""
 
-    def __init__(self, searcher):
+    def __init__(self, searcher, generation: Generation):
         self.searcher = searcher
-        self.view = IndexView(searcher)
+        self.view = IndexView(searcher, generation)
         self.checked = time.monotonic()
-        self.filters: dict[tuple, np.ndarray] = {}
-        self.vocabulary: dict[str, int] | None = None  # built by suggest, on demand
+        self.filters = generation.filters  # shared by the threads
+
+    @property
+    def vocabulary(self) -> dict[str, int] | None:  # built by suggest, on demand
+        return self.view.shared.vocabulary
+
+    @vocabulary.setter
+    def vocabulary(self, value) -> None:
+        self.view.shared.vocabulary = value
 
     def filter_mask(self, request: SearchRequest) -> np.ndarray | None:
         """Documents passing every filter, cached per distinct filter."""
@@ -83,6 +90,8 @@ class Engine:
         self._ix = None
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._generation: Generation | None = None  # shared by all threads
+        self._generation_lock = threading.Lock()
 
     # -- views -----------------------------------------------------------
     def _index(self):
@@ -90,10 +99,18 @@ class Engine:
             self._ix = store.open_index(self.index_dir)
         return self._ix
 
+    def _new_state(self) -> ViewState:
+        searcher = self._index().searcher()
+        with self._generation_lock:
+            current = self._generation
+            if current is None or current.number != searcher.reader().generation():
+                current = self._generation = Generation(searcher)
+        return ViewState(searcher, current)
+
     def _state(self) -> ViewState:
         state = getattr(self._local, "state", None)
         if state is None:
-            state = ViewState(self._index().searcher())
+            state = self._new_state()
         elif time.monotonic() - state.checked >= self.refresh_interval:
             state.checked = time.monotonic()
             if not state.searcher.up_to_date():
@@ -101,7 +118,7 @@ class Engine:
                 # 2.7.5 refresh() can bring back segments a merge removed, so a
                 # replaced article showed twice until restart
                 state.searcher.close()
-                state = ViewState(self._index().searcher())
+                state = self._new_state()
         self._local.state = state
         return state
 
@@ -142,7 +159,7 @@ class Engine:
         ranked = _rank(view, everything, mask, score, sort, page_end)
         page_docs = ranked[(request.page - 1) * request.size:page_end]
 
-        highlighter = Highlighter(_highlight_terms(parsed))
+        highlighter = Highlighter(_highlight_terms(parsed)) if request.highlight else None
         hits = [self._hit(view, d, float(score[d]) if sort == "relevance" else None, highlighter)
                 for d in page_docs]
         total = int(everything.sum())
@@ -190,15 +207,18 @@ class Engine:
                 found &= ~executor.run(excluded)[0]
         return found, score
 
-    def _hit(self, view: IndexView, docnum: int, score, highlighter: Highlighter) -> Hit:
+    def _hit(self, view: IndexView, docnum: int, score, highlighter: Highlighter | None) -> Hit:
+        """One hit; without a highlighter (CSV export) no snippet is made."""
         doc = view.stored(docnum)
         text = "\n".join(p for p in (doc.get("lead"), doc.get("body")) if p)
+        marker = highlighter or Highlighter([])
+        snippet = highlighter.snippet(text) if highlighter else ""
         return Hit(
             id=doc["id"], title=doc["title"], url=doc.get("url"), author=doc.get("author"),
             category=doc.get("category"), source=doc.get("source"),
-            published=doc.get("published"), snippet=highlighter.snippet(text),
+            published=doc.get("published"), snippet=snippet,
             score=round(score, 4) if score is not None else None,
-            title_html=highlighter.mark(doc["title"]),
+            title_html=marker.mark(doc["title"]),
         )
 
     # -- articles --------------------------------------------------------

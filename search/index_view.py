@@ -10,11 +10,16 @@ operations (see executor.py).
 
 This is the only module besides the indexer that touches Whoosh internals:
 the W3 codec's block layout (delta-coded ids, weights, values per block).
+
+Whoosh file reads seek a shared file object, so each thread reads through its
+own searcher (``IndexView``), while what is decoded is shared by all threads
+looking at the same index generation (``Generation``).
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -24,32 +29,71 @@ from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import datetime_to_long
 
 POSTINGS_CACHE_TERMS = 4096
+POSITION_BLOCKS_CACHED = 4096  # decoded posting blocks kept for phrase checks
 _LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
 NO_DATE = np.iinfo(np.int64).min
 
 
-class IndexView:
+class _LRU:
+    """A small thread-safe least-recently-used map."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            if len(self.items) > self.limit:
+                self.items.popitem(last=False)
+
+
+class Generation:
+    """What every thread shares about one version of the index."""
+
     def __init__(self, searcher):
+        reader = searcher.reader()
+        self.number = reader.generation()
+        self.size = reader.doc_count_all()
+        live = np.zeros(self.size, dtype=bool)
+        live[list(reader.all_doc_ids())] = True
+        self.live = live
+        self.live_count = int(live.sum())
+        self.postings = _LRU(POSTINGS_CACHE_TERMS)
+        self.blocks = _LRU(POSITION_BLOCKS_CACHED)
+        self.lengths: dict[str, tuple[np.ndarray, float]] = {}
+        self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self.dates: np.ndarray | None = None
+        self.filters: dict[tuple, np.ndarray] = {}  # filter masks (engine.ViewState)
+        self.vocabulary: dict[str, int] | None = None  # for suggestions (suggest.py)
+
+
+class IndexView:
+    """One thread's view: its own searcher over a shared Generation."""
+
+    def __init__(self, searcher, generation: Generation | None = None):
         self.searcher = searcher
         self.reader = searcher.reader()
         self.leaves = list(self.reader.leaf_readers())
-        self.size = self.reader.doc_count_all()
-        live = np.zeros(self.size, dtype=bool)
-        live[list(self.reader.all_doc_ids())] = True
-        self.live = live
-        self.live_count = int(live.sum())
-        self._postings: OrderedDict = OrderedDict()
-        self._lengths: dict[str, tuple[np.ndarray, float]] = {}
-        self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
-        self._dates: np.ndarray | None = None
+        self.shared = generation or Generation(searcher)
+        self.size = self.shared.size
+        self.live = self.shared.live
+        self.live_count = self.shared.live_count
 
     # -- postings --------------------------------------------------------
     def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, term frequencies) of a term, deleted documents included."""
         key = (field, term)
-        cached = self._postings.get(key)
+        cached = self.shared.postings.get(key)
         if cached is not None:
-            self._postings.move_to_end(key)
             return cached
         ids: list[int] = []
         freqs: list[float] = []
@@ -61,9 +105,7 @@ class IndexView:
                 continue  # term not in this segment
             _read_matcher(matcher, base, ids, freqs)
         result = (np.array(ids, dtype=np.int64), np.array(freqs, dtype=np.float32))
-        self._postings[key] = result
-        if len(self._postings) > POSTINGS_CACHE_TERMS:
-            self._postings.popitem(last=False)
+        self.shared.postings.put(key, result)
         return result
 
     def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
@@ -72,7 +114,7 @@ class IndexView:
         found: dict[int, list[int]] = {}
         fmt = self.reader.schema[field].format
         tbytes = term.encode("utf-8")
-        for leaf, base in self.leaves:
+        for number, (leaf, base) in enumerate(self.leaves):
             local = docs[(docs >= base) & (docs < base + leaf.doc_count_all())] - base
             if not len(local):
                 continue
@@ -86,7 +128,7 @@ class IndexView:
                     if doc in wanted:
                         found[doc + base] = fmt.decode_positions(value)
                 continue
-            _block_positions(matcher, wanted, base, fmt, found)
+            _block_positions(matcher, wanted, base, fmt, found, self.shared.blocks, number)
         return found
 
     def doc_frequency(self, field: str, term: str) -> int:
@@ -95,7 +137,7 @@ class IndexView:
     # -- per-document arrays ---------------------------------------------
     def lengths(self, field: str) -> tuple[np.ndarray, float]:
         """Field length of every document, and the average over documents that have it."""
-        if field not in self._lengths:
+        if field not in self.shared.lengths:
             parts = []
             for leaf, _ in self.leaves:
                 column = leaf._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
@@ -103,30 +145,30 @@ class IndexView:
                 parts.append(_LENGTH_OF_BYTE[np.array(raw, dtype=np.uint8)])
             values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
             present = values[(values > 0) & self.live[: len(values)]]
-            self._lengths[field] = (values, float(present.mean()) if len(present) else 1.0)
-        return self._lengths[field]
+            self.shared.lengths[field] = (values, float(present.mean()) if len(present) else 1.0)
+        return self.shared.lengths[field]
 
     def codes(self, field: str) -> tuple[np.ndarray, list[str]]:
         """A sortable keyword column as integer codes (-1: no value) and labels."""
-        if field not in self._codes:
+        if field not in self.shared.codes:
             values = list(self.reader.column_reader(field, translate=True))
             values += [""] * (self.size - len(values))
             labels = sorted({v for v in values if v})
             index = {label: i for i, label in enumerate(labels)}
             codes = np.array([index.get(v, -1) for v in values], dtype=np.int32)
-            self._codes[field] = (codes, labels)
-        return self._codes[field]
+            self.shared.codes[field] = (codes, labels)
+        return self.shared.codes[field]
 
     def dates(self) -> np.ndarray:
         """Publication time of every document as Whoosh longs (NO_DATE if none)."""
-        if self._dates is None:
+        if self.shared.dates is None:
             has_date = self.codes("year")[0] >= 0
             raw = list(self.reader.column_reader("published", translate=False))
             raw += [0] * (self.size - len(raw))
             dates = np.array(raw, dtype=np.int64)
             dates[~has_date] = NO_DATE
-            self._dates = dates
-        return self._dates
+            self.shared.dates = dates
+        return self.shared.dates
 
     def date_mask(self, low, high) -> np.ndarray:
         dates = self.dates()
@@ -170,15 +212,20 @@ def _read_matcher(matcher, base: int, ids: list, freqs: list) -> None:
         matcher.next()
 
 
-def _block_positions(matcher, wanted: list[int], base: int, fmt, found: dict) -> None:
+def _block_positions(matcher, wanted: list[int], base: int, fmt, found: dict,
+                     cache: _LRU, leaf_number: int) -> None:
     i = 0
     while i < len(wanted):
         if matcher._maxid >= wanted[i]:
-            matcher._read_data()
-            ids = matcher._data[0]
-            ids = list(itertools.accumulate(ids)) if not matcher._byteids else list(ids)
-            where = {doc: k for k, doc in enumerate(ids)}
-            values = matcher._data[2]
+            key = (leaf_number, matcher._dataoffset)  # unique per block in a segment
+            block = cache.get(key)
+            if block is None:
+                matcher._read_data()
+                ids = matcher._data[0]
+                ids = list(itertools.accumulate(ids)) if not matcher._byteids else list(ids)
+                block = ({doc: k for k, doc in enumerate(ids)}, matcher._data[2])
+                cache.put(key, block)
+            where, values = block
             while i < len(wanted) and wanted[i] <= matcher._maxid:
                 k = where.get(wanted[i])
                 if k is not None:

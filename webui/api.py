@@ -36,7 +36,8 @@ def search():
     wanted = search_request()
     if output == "csv":
         # An export: the first CSV_ROWS matches in the requested order, no facets.
-        wanted = dataclasses.replace(wanted, page=1, size=feeds.CSV_ROWS, facets=False)
+        wanted = dataclasses.replace(wanted, page=1, size=feeds.CSV_ROWS, facets=False,
+                                     highlight=False)
         return feeds.csv_response(engine().search(wanted))
     if output == "atom":
         wanted = dataclasses.replace(wanted, sort="newest", facets=False)

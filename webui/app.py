@@ -4,7 +4,8 @@ Settings come from the environment (read when ``create_app`` runs, so tests
 and ``vnsearch serve`` can set them late); the ``config`` mapping passed to
 ``create_app`` overrides them. ``SETTINGS`` below is the one table of them:
 VNSEARCH_INDEX, VNSEARCH_HOST (127.0.0.1), VNSEARCH_PORT (8000),
-VNSEARCH_THREADS (8), VNSEARCH_API_TOKEN (unset: writes answer 403).
+VNSEARCH_THREADS (8), VNSEARCH_WORKERS (cores, at most 4), VNSEARCH_API_TOKEN
+(unset: writes answer 403).
 Config-only: MAX_CONTENT_LENGTH (10 MB; larger bodies get 413) and
 REFRESH_INTERVAL (1 s; how often a searcher looks for index changes, so
 writes show up in searches within about a second).
@@ -26,7 +27,10 @@ SETTINGS = (
     ("VNSEARCH_INDEX", "INDEX_DIR", None, str, "index directory (default index_data)"),
     ("VNSEARCH_HOST", "HOST", "127.0.0.1", str, "address `vnsearch serve` binds to"),
     ("VNSEARCH_PORT", "PORT", 8000, int, "port `vnsearch serve` listens on"),
-    ("VNSEARCH_THREADS", "THREADS", 8, int, "waitress worker threads"),
+    ("VNSEARCH_THREADS", "THREADS", 8, int, "waitress threads per worker process"),
+    ("VNSEARCH_WORKERS", "WORKERS", min(4, os.cpu_count() or 1), int,
+     "server processes sharing the port (default: cores, at most 4); Python runs one "
+     "thread at a time per process, so this is what uses several cores"),
     ("VNSEARCH_API_TOKEN", "API_TOKEN", None, str,
      "bearer token for POST/DELETE /api/articles, ASCII (e.g. python -c 'import secrets; "
      "print(secrets.token_urlsafe(32))'); unset disables writes (403)"),

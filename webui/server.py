@@ -1,8 +1,21 @@
-"""`vnsearch serve`: the app under waitress, on loopback unless told otherwise."""
+"""`vnsearch serve`: the app under waitress, on loopback unless told otherwise.
+
+Python runs one thread at a time per process, so one waitress process uses
+one core however many threads it has. ``serve`` opens the listening socket
+once and forks VNSEARCH_WORKERS processes that all accept on it (the kernel
+spreads connections); each opens the index itself after the fork. Writes stay
+safe across processes: the index has one OS-level write lock, and every
+process notices a new commit within a second.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import sys
+import threading
+import time
 
 from indexer import store
 from webui.app import MAX_BODY_BYTES, create_app, settings_from_env
@@ -29,22 +42,64 @@ def serve(index_dir=None, host=None, port=None) -> int:
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"vnsearch: warning: listening on {host}, reachable from other machines",
               file=sys.stderr)
+    workers = max(1, settings["WORKERS"])
     try:
-        server = waitress.create_server(
-            app, host=host, port=port, threads=threads, ident="vnsearch",
-            # Flask answers bodies over MAX_BODY_BYTES with the JSON 413; waitress
-            # (default limit 1 GB) refuses the absurd ones before buffering them,
-            # with its own plain-text 413.
-            max_request_body_size=2 * MAX_BODY_BYTES,
-        )
+        listener = _listen(host, port)
     except OSError as exc:
         print(f"vnsearch: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     shown_host = f"[{host}]" if ":" in host else host
-    print(f"vnsearch: serving {index_path} at http://{shown_host}:{server.effective_port}/ "
-          f"({threads} threads; Ctrl+C stops)", flush=True)
+    print(f"vnsearch: serving {index_path} at http://{shown_host}:{listener.getsockname()[1]}/ "
+          f"({workers} processes x {threads} threads; Ctrl+C stops)", flush=True)
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:  # a worker: serve until the parent stops us (or dies)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _exit_with_parent(os.getppid())
+            _run(waitress, app, listener, threads)
+            os._exit(0)
+        children.append(pid)
     try:
-        server.run()  # returns after Ctrl+C / SIGINT
+        _run(waitress, app, listener, threads)  # returns after Ctrl+C / SIGINT
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except ProcessLookupError:
+                pass
+    return 0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent was killed (even with SIGKILL) exits too."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(1024)
+    return listener
+
+
+def _run(waitress, app, listener, threads: int) -> None:
+    server = waitress.create_server(
+        app, sockets=[listener], threads=threads, ident="vnsearch",
+        # Flask answers bodies over MAX_BODY_BYTES with the JSON 413; waitress
+        # (default limit 1 GB) refuses the absurd ones before buffering them,
+        # with its own plain-text 413.
+        max_request_body_size=2 * MAX_BODY_BYTES,
+    )
+    try:
+        server.run()
     finally:
         server.close()
-    return 0
