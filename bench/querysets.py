@@ -40,9 +40,16 @@ _NEW_STYLE = {"òa": "oà", "óa": "oá", "ỏa": "oả", "õa": "oã", "ọa": 
               "ùy": "uỳ", "úy": "uý", "ủy": "uỷ", "ũy": "uỹ", "ụy": "uỵ"}
 
 
-def old_tone_style(text: str) -> str:
-    """Rewrite hòa/thúy/ủy into the other placement (hoà/thuý/uỷ)."""
-    return re.sub("|".join(_NEW_STYLE), lambda m: _NEW_STYLE[m.group()], text)
+_OLD_STYLE = {new: old for old, new in _NEW_STYLE.items()}
+_OPEN_END = r"(?![^\W\d_])"
+
+
+def other_tone_style(text: str) -> str:
+    """Swap the tone placement of open oa/oe/uy syllables: hòa <-> hoà,
+    thúy <-> thuý, ủy <-> uỷ (whichever the text uses)."""
+    swaps = {**_NEW_STYLE, **_OLD_STYLE}
+    pattern = "(?<![qQ])(" + "|".join(swaps) + ")" + _OPEN_END
+    return re.sub(pattern, lambda m: swaps[m.group(1)], text)
 
 
 def nfd(text: str) -> str:

@@ -7,7 +7,8 @@ Whoosh's MpWriter runs both in worker processes, each writing its own new
 segment, while this process reads input and deletes replaced articles.
 
 Re-ingesting an id replaces the article; an id repeated inside one run keeps
-its last version. Nothing is visible until the single commit at the end, so
+its last version. The input is read twice (validate and find each id's last
+version, then index), so memory stays flat however large the archive. Nothing is visible until the single commit at the end, so
 a killed run leaves the previous index as it was, and a rerun converges.
 """
 
@@ -21,10 +22,10 @@ from pathlib import Path
 
 from indexer import store
 from indexer.documents import document_fields
-from indexer.records import Article, RecordError, article_from_dict
+from indexer.records import RecordError, article_from_dict
 from indexer.sources.reading import Problem, RawRecord, read_paths
 
-WRITER_LIMIT_MB = 384  # Whoosh's in-memory posting pool (per worker) before it spills
+WRITER_LIMIT_MB = 256  # Whoosh's in-memory posting pool (per worker) before it spills
 PARALLEL_MIN_DOCS = 200  # below this, worker start-up costs more than it saves
 
 
@@ -70,10 +71,24 @@ class Progress:
         self.stream.flush()
 
 
-def collect(paths, summary: Summary, report) -> dict[str, Article]:
-    """Read and validate every record; the last version of each id wins."""
-    articles: dict[str, Article] = {}
+def _validated(paths):
+    """(place, Article or Problem) for every record, in input order."""
     for item in read_paths(paths):
+        if isinstance(item, Problem):
+            yield None, item
+            continue
+        assert isinstance(item, RawRecord)
+        try:
+            yield (item.path, item.line), article_from_dict(item.data)
+        except RecordError as exc:
+            yield None, Problem(item.path, item.line, str(exc))
+
+
+def collect(paths, summary: Summary, report) -> tuple[dict, int]:
+    """First pass: validate and report every record; remember where each id's
+    last version is. Only ids are kept, so memory does not grow with the text."""
+    last: dict[str, tuple] = {}
+    for place, item in _validated(paths):
         if isinstance(item, Problem):
             if item.skipped:
                 summary.skipped += 1
@@ -81,30 +96,30 @@ def collect(paths, summary: Summary, report) -> dict[str, Article]:
                 summary.rejected += 1
             report(str(item))
             continue
-        assert isinstance(item, RawRecord)
-        try:
-            article = article_from_dict(item.data)
-        except RecordError as exc:
-            summary.rejected += 1
-            report(str(Problem(item.path, item.line, str(exc))))
-            continue
-        if article.id in articles:
+        if item.id in last:
             summary.repeated_in_input += 1
-            del articles[article.id]  # keep input order for the newest version
-        articles[article.id] = article
-    return articles
+        last[item.id] = place
+    return last, len(last)
+
+
+def final_versions(paths, last: dict):
+    """Second pass: each id's last version, in input order of those versions."""
+    for place, item in _validated(paths):
+        if place is not None and last.get(item.id) == place:
+            yield item
 
 
 def _existing(searcher, article_id: str) -> bool:
     return searcher.document_number(id=article_id) is not None
 
 
-def write_articles(ix, index_dir: Path, articles, summary: Summary, procs: int | None = None,
-                   progress: Progress | None = None, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT):
+def write_articles(ix, index_dir: Path, articles, count: int, summary: Summary,
+                   procs: int | None = None, progress: Progress | None = None,
+                   lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT):
+    """Add or replace ``count`` articles from the iterable ``articles``."""
     procs = procs or os.cpu_count() or 1
-    articles = list(articles)
     options = {"limitmb": WRITER_LIMIT_MB}
-    if procs > 1 and len(articles) >= PARALLEL_MIN_DOCS:
+    if procs > 1 and count >= PARALLEL_MIN_DOCS:
         options.update(procs=procs, multisegment=True, batchsize=64)
     writer = store.acquire_writer(ix, index_dir, lock_timeout, **options)
     try:
@@ -141,11 +156,12 @@ def ingest(paths, index_dir=None, procs: int | None = None, show_progress: bool 
         if report:
             report(message)
 
-    articles = collect(paths, summary, _report)
+    last, count = collect(paths, summary, _report)
     ix = store.open_or_create(index_dir)
-    if articles:
-        progress = Progress(len(articles)) if show_progress else None
-        write_articles(ix, index_dir, articles.values(), summary, procs, progress, lock_timeout)
+    if count:
+        progress = Progress(count) if show_progress else None
+        write_articles(ix, index_dir, final_versions(paths, last), count, summary, procs,
+                       progress, lock_timeout)
     summary.seconds = time.monotonic() - started
     return summary
 

@@ -277,7 +277,8 @@ class Engine:
         if articles:
             with self._write_lock:
                 ix = store.open_or_create(self.index_dir)
-                ingest.write_articles(ix, self.index_dir, articles.values(), summary, procs=1)
+                ingest.write_articles(ix, self.index_dir, articles.values(), len(articles),
+                                      summary, procs=1)
         return summary
 
     def delete(self, ids) -> tuple[list, list]:

@@ -1,0 +1,86 @@
+"""Hostile input through the web layer (issue 5): each request answers with
+results or a 400 in bounded time, never a 500, and the server stays up.
+
+The time bound (5 s) is a guard against pathological blow-ups (a 1,000-letter
+word once exhausted memory in the speller), not a performance measurement."""
+
+import time
+from urllib.parse import quote
+
+import pytest
+
+from tests.webfixtures import client, web_demo_index  # noqa: F401  (fixtures)
+
+BOUND = 5.0
+PAYLOAD = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def timed_get(client, url, **kwargs):
+    started = time.monotonic()
+    response = client.get(url, **kwargs)
+    assert time.monotonic() - started < BOUND, url[:80]
+    assert response.status_code < 500, (url[:80], response.status_code)
+    return response
+
+
+@pytest.mark.parametrize("query, status", [
+    ("x" * 100_000, 400),                         # far over the documented limit
+    (" ".join(["a", "b", "c", "d"] * 124), 200),  # ~500 terms within 1,000 characters
+    ("(" * 450 + "cán bộ" + ")" * 450, 200),      # deep nesting
+    ("*", 200), ("a*", 200), ("*a* " * 200, 200), ("?*?*" * 200, 200),
+    ("مرحبا بالعالم שלום 😀👍🏽 \u202etrẻ\u202c", 200),  # RTL, emoji, bidi controls
+    ("\u0000\u0001\u001b[31m cán bộ", 200),       # control characters
+    ('""""""' * 100, 200), ("-" * 900, 200), ("OR " * 300, 200), ("title:" * 140, 200),
+    ("đ" * 999, 200), ("a" * 1000, 200),
+])
+def test_hostile_queries_answer_quickly(client, query, status):
+    response = timed_get(client, "/api/search?q=" + quote(query))
+    assert response.status_code == status
+    if status == 400:
+        assert response.get_json()["error"]["code"] == "query_too_long"
+    html = timed_get(client, "/?q=" + quote(query))
+    assert html.status_code == status
+
+
+@pytest.mark.parametrize("params", [
+    "page=10000000000000000000000000000", "page=-1", "page=1e9", "size=99999999999",
+    "page=abc", "from=99999-99-99", "to=32/13/2022", "sort=%00",
+])
+def test_huge_and_malformed_numbers_are_400(client, params):
+    response = timed_get(client, "/api/search?q=a&" + params)
+    assert response.status_code == 400
+    assert set(response.get_json()["error"]) == {"code", "message"}
+
+
+def test_lone_surrogate_in_the_url_is_handled(client):
+    for url in ("/api/search?q=%ED%A0%80", "/?q=%ED%A0%80", "/api/articles/%ED%A0%80"):
+        assert timed_get(client, url).status_code in (200, 400, 404)
+
+
+@pytest.mark.parametrize("article_id", [
+    "../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/etc/passwd",
+    "/etc/passwd", "..\\..\\windows\\win.ini", "demo-0001/../../x", "%00",
+])
+def test_path_traversal_in_article_ids_finds_nothing(client, article_id):
+    for prefix in ("/api/articles/", "/articles/"):
+        # "//etc" is merged into "/etc" by a redirect first
+        response = timed_get(client, prefix + article_id, follow_redirects=True)
+        assert response.status_code in (404, 400)
+        assert b"root:" not in response.data
+
+
+@pytest.mark.parametrize("param", ["q", "from", "to", "author", "category", "source", "sort",
+                                   "page", "size"])
+def test_reflected_xss_through_every_parameter_is_escaped(client, param):
+    response = client.get(f"/?{param}=" + quote(PAYLOAD))
+    assert response.status_code < 500
+    assert b"<script>alert" not in response.data and b"<img src=x" not in response.data
+    api = client.get(f"/api/search?{param}=" + quote(PAYLOAD))
+    assert api.status_code < 500 and api.mimetype == "application/json"
+
+
+def test_server_stays_responsive_after_the_hostile_batch(client):
+    for query in ("x" * 100_000, "(" * 450, "*a* " * 200):
+        client.get("/api/search?q=" + quote(query))
+    assert timed_get(client, "/healthz").status_code == 200
+    assert timed_get(client, "/api/search?q=can+bo+tre").get_json()["hits"][0]["id"] == "demo-0001"
