@@ -18,7 +18,9 @@ from search.index_view import IndexView
 K1 = 1.2
 B = 0.75
 MAX_PHRASE_CHECKS = 20_000  # candidate documents verified by positions per phrase
-PHRASE_BOOST_CANDIDATES = 50  # an optional phrase is checked on the best-scoring few
+PHRASE_BOOST_CANDIDATES = 50  # an optional phrase is checked on the best-scoring few...
+PHRASE_CHECK_ALL = 400
+PHRASE_TERM_WEIGHT = 2.0  # ...or on every match when there are at most this many
 
 
 class Executor:
@@ -122,13 +124,19 @@ class Executor:
         if phrases:
             # positions are costly: check only the best-scoring candidates
             docs = np.flatnonzero(mask)
-            if len(docs) > PHRASE_BOOST_CANDIDATES:
+            if len(docs) > max(PHRASE_BOOST_CANDIDATES, PHRASE_CHECK_ALL):
                 docs = docs[np.argpartition(-score[docs], PHRASE_BOOST_CANDIDATES - 1)
                             [:PHRASE_BOOST_CANDIDATES]]
             within = np.zeros(self.size, dtype=bool)
             within[docs] = True
             for phrase in phrases:
                 hits = self.phrase_mask(phrase.field, phrase.words, within=within, slop=1)
+                # a rare phrase of common words is strong evidence: score it
+                # like a term of its own, with the idf of its matches
+                found = int(hits.sum())
+                if found:
+                    idf = math.log(1 + (self.view.live_count - found + 0.5) / (found + 0.5))
+                    score[hits] += PHRASE_TERM_WEIGHT * idf
                 for term in phrase.scoring:
                     ids, scores = self.term_scores(term)
                     score[ids] += scores * hits[ids]

@@ -24,6 +24,8 @@ from indexer.textnorm import fold_aligned, normalize
 _ALPHABET = string.ascii_lowercase + string.digits
 _WORD = r"[^\W_]"
 MAX_SUGGEST_WORDS = 12
+RESTORE_FROM_DOCS = 3  # accents are read from the best few hits...
+RESTORE_BODY_CHARS = 3000  # ...and the start of their bodies (it runs on every query)
 MAX_WORD_LENGTH = 20  # longer "words" get no correction (edits grow with length)
 MAX_EDIT2_LENGTH = 10  # distance-2 candidates: about (54n)^2, so only for short words
 
@@ -95,9 +97,10 @@ def restore_accents(view, folded_words: list[str], docnums: list[int]) -> str | 
     singles = re.compile(rf"(?<!{_WORD})(?:{'|'.join(map(re.escape, set(folded_words)))})(?!{_WORD})")
     phrases: Counter = Counter()
     words: dict[str, Counter] = {w: Counter() for w in folded_words}
-    for docnum in docnums[:10]:
+    for docnum in docnums[:RESTORE_FROM_DOCS]:
         doc = view.stored(docnum)
-        text = normalize(" \n".join(p for p in (doc["title"], doc.get("lead"), doc["body"]) if p))
+        parts = (doc["title"], doc.get("lead"), doc["body"][:RESTORE_BODY_CHARS])
+        text = normalize(" \n".join(p for p in parts if p))
         folded = fold_aligned(text)
         for m in phrase.finditer(folded):
             phrases[" ".join(text[m.start():m.end()].lower().split())] += 1
