@@ -84,3 +84,12 @@ def test_server_stays_responsive_after_the_hostile_batch(client):
         client.get("/api/search?q=" + quote(query))
     assert timed_get(client, "/healthz").status_code == 200
     assert timed_get(client, "/api/search?q=can+bo+tre").get_json()["hits"][0]["id"] == "demo-0001"
+
+
+def test_the_server_binds_to_loopback_by_default(monkeypatch):
+    from webui.app import settings_from_env
+
+    for name in ("VNSEARCH_HOST", "VNSEARCH_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert settings_from_env()["HOST"] == "127.0.0.1"
+    assert settings_from_env({"VNSEARCH_HOST": ""})["HOST"] == "127.0.0.1"

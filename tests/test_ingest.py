@@ -116,7 +116,7 @@ def test_windows_1258_text_file_is_decoded_and_noted(tmp_path):
 
 
 def test_oversized_record_is_refused_and_the_rest_kept(tmp_path):
-    big = article(2, body="chữ " * 2_500_000)
+    big = article(2, body="chữ " * 10_000_000)  # a 50 MB line
     write_jsonl(tmp_path / "big.jsonl", [article(1), big, article(3)])
     summary = ingest([tmp_path / "big.jsonl"], tmp_path / "ix", procs=1, show_progress=False)
     assert (summary.added, summary.rejected) == (2, 1)
