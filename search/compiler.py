@@ -17,9 +17,10 @@ On top of that, optional clauses add:
                        above "dương", which only matches the folded "duong")
   COMPOUND_BOOST  1.5  adjacent query words that pyvi segmented as one word
                        in the article ("cán bộ" as the word cán_bộ)
-  PHRASE_BOOST    2.0  all query words (2 to 8) together, in order, at most one
-                       word apart: adds PHRASE_BOOST x the mean BM25 of the
-                       words (checked by positions on the 50 best candidates)
+  PHRASE_BOOST    2.0  all query words (2 to 8) together, in order: adds
+                       2 x the phrase's idf (a rare phrase of common words is
+                       strong evidence) plus PHRASE_BOOST x the mean BM25 of the
+                       words (checked on every match when there are at most 2,000)
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ K1 = 1.2
 B = 0.75
 MAX_PHRASE_CHECKS = 20_000  # candidate documents verified by positions per phrase
 PHRASE_BOOST_CANDIDATES = 50  # an optional phrase is checked on the best-scoring few...
-PHRASE_CHECK_ALL = 400
+PHRASE_CHECK_ALL = 2000  # ...or on every match when there are at most this many
 PHRASE_TERM_WEIGHT = 2.0  # ...or on every match when there are at most this many
 
 
@@ -79,12 +79,35 @@ class Executor:
         if len(words) < 2:
             return mask
         candidates = np.flatnonzero(mask)[:MAX_PHRASE_CHECKS]
-        lists = [self.view.positions(field, w, candidates) for w in words]
         result = np.zeros(self.size, dtype=bool)
+        if slop == 0:
+            result[self._exact_phrase_docs(field, words, candidates)] = True
+            return result
+        lists = [self.view.positions(field, w, candidates) for w in words]
         for doc in candidates.tolist():
             if _in_order([lists[i].get(doc, ()) for i in range(len(words))], slop):
                 result[doc] = True
         return result
+
+    def _exact_phrase_docs(self, field: str, words: list[str], candidates) -> list[int]:
+        """Rarest word first: each word's positions are read only for the
+        documents still in the running, so common words ("của", "và") are
+        decoded for few documents, not for every candidate."""
+        order = sorted(range(len(words)), key=lambda i: len(self.view.postings(field, words[i])[0]))
+        starts: dict[int, set[int]] | None = None
+        docs = candidates
+        for i in order:
+            found = self.view.positions(field, words[i], docs)
+            here = {doc: {p - i for p in positions} for doc, positions in found.items()}
+            if starts is None:
+                starts = here
+            else:
+                starts = {doc: common for doc, s in starts.items()
+                          if (common := s & here.get(doc, set()))}
+            if not starts:
+                return []
+            docs = np.array(sorted(starts), dtype=np.int64)
+        return sorted(starts)
 
     def _values(self, node: P.Values):
         return self.view.value_mask(node.field, node.values), self.zeros()
@@ -130,7 +153,7 @@ class Executor:
             within = np.zeros(self.size, dtype=bool)
             within[docs] = True
             for phrase in phrases:
-                hits = self.phrase_mask(phrase.field, phrase.words, within=within, slop=1)
+                hits = self.phrase_mask(phrase.field, phrase.words, within=within)
                 # a rare phrase of common words is strong evidence: score it
                 # like a term of its own, with the idf of its matches
                 found = int(hits.sum())
