@@ -20,7 +20,7 @@ B = 0.75
 MAX_PHRASE_CHECKS = 20_000  # candidate documents verified by positions per phrase
 PHRASE_BOOST_CANDIDATES = 50  # an optional phrase is checked on the best-scoring few...
 PHRASE_CHECK_ALL = 2000  # ...or on every match when there are at most this many
-PHRASE_TERM_WEIGHT = 2.0  # ...or on every match when there are at most this many
+PHRASE_TERM_WEIGHT = 2.0  # a matched phrase adds this x its idf
 
 
 class Executor:

@@ -124,7 +124,7 @@ class IndexView:
                 continue
             wanted = local.tolist()
             if not isinstance(matcher, W3LeafMatcher):
-                for doc, value in zip(matcher.all_ids(), matcher.all_values()):
+                for doc, value in matcher.all_items():
                     if doc in wanted:
                         found[doc + base] = fmt.decode_positions(value)
                 continue
