@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.webfixtures import client, web_demo_index  # noqa: F401  (fixtures)
+from webfixtures import client, web_demo_index  # noqa: F401  (fixtures)
 
 BOUND = 5.0
 PAYLOAD = '<script>alert("x")</script><img src=x onerror=alert(1)>'

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import ROOT, write_jsonl
-from tests.webfixtures import TOKEN, web_demo_index  # noqa: F401  (fixture)
+from webfixtures import TOKEN, web_demo_index  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 VISIBLE_WITHIN = 5.0
