@@ -92,7 +92,7 @@ def collect(paths, summary: Summary, report) -> tuple[dict, int]:
         if isinstance(item, Problem):
             if item.skipped:
                 summary.skipped += 1
-            else:
+            elif not item.notice:
                 summary.rejected += 1
             report(str(item))
             continue

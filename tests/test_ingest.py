@@ -111,6 +111,7 @@ def test_windows_1258_text_file_is_decoded_and_noted(tmp_path):
     (tmp_path / "old.txt").write_bytes(cp1258("Tin cũ\nThân bài về Đà Nẵng"))
     summary = ingest([tmp_path / "old.txt"], tmp_path / "ix", procs=1, show_progress=False)
     assert summary.added == 1 and "Windows-1258" in problems_of(summary)
+    assert (summary.rejected, summary.skipped) == (0, 0)  # a notice, nothing lost
     result = Engine(tmp_path / "ix").search(SearchRequest(q="tin cu"))
     assert result.hits and result.hits[0].title == "Tin cũ"
 

@@ -45,6 +45,7 @@ class Problem:
     line: int | None
     message: str
     skipped: bool = False  # a file we do not read, not a rejected record
+    notice: bool = False  # information only: the record is read all the same
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -168,7 +169,7 @@ def read_text_file(path: Path) -> Iterator[RawRecord | Problem]:
         yield Problem(where, None, f"cannot read file: {exc.strerror or exc}")
         return
     if note:
-        yield Problem(where, None, note, skipped=True)
+        yield Problem(where, None, note, notice=True)
     if _AUTHOR_LINE.search(text[:4000]):
         data = parse_raw_article(text)
         warnings = data.pop("warnings", [])
