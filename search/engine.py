@@ -29,7 +29,7 @@ from search import querylang
 from search.compiler import FACET_SCOPES, Chunk, Compiler, with_boosts
 from search.executor import Executor
 from search.highlight import Highlighter
-from search.index_view import NO_DATE, Generation, IndexView
+from search.index_view import NO_DATE, Generation, IndexView, SegmentCache
 from search.request import SearchRequest
 from search.result import FacetValue, Hit, SearchResult
 from search.suggest import suggest
@@ -92,6 +92,7 @@ class Engine:
         self._write_lock = threading.Lock()
         self._generation: Generation | None = None  # shared by all threads
         self._generation_lock = threading.Lock()
+        self._segments = SegmentCache()  # outlives generations
 
     # -- views -----------------------------------------------------------
     def _index(self):
@@ -104,7 +105,7 @@ class Engine:
         with self._generation_lock:
             current = self._generation
             if current is None or current.number != searcher.reader().generation():
-                current = self._generation = Generation(searcher)
+                current = self._generation = Generation(searcher, self._segments)
         return ViewState(searcher, current)
 
     def _state(self) -> ViewState:

@@ -29,6 +29,7 @@ from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import datetime_to_long
 
 POSTINGS_CACHE_TERMS = 4096
+SEGMENT_POSTINGS_CACHED = 8192  # per-segment decoded lists, kept across generations
 POSITION_BLOCKS_CACHED = 4096  # decoded posting blocks kept for phrase checks
 _LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
 NO_DATE = np.iinfo(np.int64).min
@@ -56,10 +57,21 @@ class _LRU:
                 self.items.popitem(last=False)
 
 
+class SegmentCache:
+    """Decoded data of segments, which never change once written: it survives
+    new generations, so after a write only the new segment is decoded again
+    (a live archive commits every few seconds)."""
+
+    def __init__(self):
+        self.postings = _LRU(SEGMENT_POSTINGS_CACHED)
+        self.blocks = _LRU(POSITION_BLOCKS_CACHED)
+        self.columns = _LRU(256)  # (segment, column) -> per-document values
+
+
 class Generation:
     """What every thread shares about one version of the index."""
 
-    def __init__(self, searcher):
+    def __init__(self, searcher, segments: SegmentCache | None = None):
         reader = searcher.reader()
         self.number = reader.generation()
         self.size = reader.doc_count_all()
@@ -68,7 +80,8 @@ class Generation:
         self.live = live
         self.live_count = int(live.sum())
         self.postings = _LRU(POSTINGS_CACHE_TERMS)
-        self.blocks = _LRU(POSITION_BLOCKS_CACHED)
+        self.segments = segments or SegmentCache()
+        self.blocks = self.segments.blocks
         self.lengths: dict[str, tuple[np.ndarray, float]] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.dates: np.ndarray | None = None
@@ -95,17 +108,32 @@ class IndexView:
         cached = self.shared.postings.get(key)
         if cached is not None:
             return cached
+        parts = [(local + base, freqs) for (local, freqs), base in
+                 ((self._segment_postings(leaf, field, term), base) for leaf, base in self.leaves)
+                 if len(local)]
+        if not parts:
+            result = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        elif len(parts) == 1:
+            result = parts[0]
+        else:
+            result = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        self.shared.postings.put(key, result)
+        return result
+
+    def _segment_postings(self, leaf, field: str, term: str):
+        key = (leaf.segment().segment_id(), field, term)
+        cached = self.shared.segments.postings.get(key)
+        if cached is not None:
+            return cached
         ids: list[int] = []
         freqs: list[float] = []
-        tbytes = term.encode("utf-8")
-        for leaf, base in self.leaves:
-            try:
-                matcher = leaf._terms.matcher(field, tbytes, leaf.schema[field].format)
-            except TermNotFound:
-                continue  # term not in this segment
-            _read_matcher(matcher, base, ids, freqs)
+        try:
+            matcher = leaf._terms.matcher(field, term.encode("utf-8"), leaf.schema[field].format)
+            _read_matcher(matcher, 0, ids, freqs)
+        except TermNotFound:
+            pass  # term not in this segment
         result = (np.array(ids, dtype=np.int64), np.array(freqs, dtype=np.float32))
-        self.shared.postings.put(key, result)
+        self.shared.segments.postings.put(key, result)
         return result
 
     def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
@@ -114,7 +142,7 @@ class IndexView:
         found: dict[int, list[int]] = {}
         fmt = self.reader.schema[field].format
         tbytes = term.encode("utf-8")
-        for number, (leaf, base) in enumerate(self.leaves):
+        for leaf, base in self.leaves:
             local = docs[(docs >= base) & (docs < base + leaf.doc_count_all())] - base
             if not len(local):
                 continue
@@ -128,7 +156,8 @@ class IndexView:
                     if doc in wanted:
                         found[doc + base] = fmt.decode_positions(value)
                 continue
-            _block_positions(matcher, wanted, base, fmt, found, self.shared.blocks, number)
+            _block_positions(matcher, wanted, base, fmt, found, self.shared.blocks,
+                             leaf.segment().segment_id())
         return found
 
     def doc_frequency(self, field: str, term: str) -> int:
@@ -138,11 +167,12 @@ class IndexView:
     def lengths(self, field: str) -> tuple[np.ndarray, float]:
         """Field length of every document, and the average over documents that have it."""
         if field not in self.shared.lengths:
-            parts = []
-            for leaf, _ in self.leaves:
+            def read(leaf):
                 column = leaf._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
                 raw = list(column) if column is not None else [0] * leaf.doc_count_all()
-                parts.append(_LENGTH_OF_BYTE[np.array(raw, dtype=np.uint8)])
+                return _LENGTH_OF_BYTE[np.array(raw, dtype=np.uint8)]
+
+            parts = [self._segment_column(leaf, "length:" + field, read) for leaf, _ in self.leaves]
             values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
             present = values[(values > 0) & self.live[: len(values)]]
             self.shared.lengths[field] = (values, float(present.mean()) if len(present) else 1.0)
@@ -151,8 +181,9 @@ class IndexView:
     def codes(self, field: str) -> tuple[np.ndarray, list[str]]:
         """A sortable keyword column as integer codes (-1: no value) and labels."""
         if field not in self.shared.codes:
-            values = list(self.reader.column_reader(field, translate=True))
-            values += [""] * (self.size - len(values))
+            values = []
+            for leaf, _ in self.leaves:
+                values += self._segment_column(leaf, field, lambda leaf: _column(leaf, field, True, ""))
             labels = sorted({v for v in values if v})
             index = {label: i for i, label in enumerate(labels)}
             codes = np.array([index.get(v, -1) for v in values], dtype=np.int32)
@@ -163,12 +194,23 @@ class IndexView:
         """Publication time of every document as Whoosh longs (NO_DATE if none)."""
         if self.shared.dates is None:
             has_date = self.codes("year")[0] >= 0
-            raw = list(self.reader.column_reader("published", translate=False))
-            raw += [0] * (self.size - len(raw))
+            raw = []
+            for leaf, _ in self.leaves:
+                raw += self._segment_column(leaf, "published",
+                                            lambda leaf: _column(leaf, "published", False, 0))
             dates = np.array(raw, dtype=np.int64)
             dates[~has_date] = NO_DATE
             self.shared.dates = dates
         return self.shared.dates
+
+    def _segment_column(self, leaf, name: str, read):
+        """A per-document column of one segment, decoded once per process."""
+        key = (leaf.segment().segment_id(), name)
+        cached = self.shared.segments.columns.get(key)
+        if cached is None:
+            cached = read(leaf)
+            self.shared.segments.columns.put(key, cached)
+        return cached
 
     def date_mask(self, low, high) -> np.ndarray:
         dates = self.dates()
@@ -186,6 +228,14 @@ class IndexView:
 
     def stored(self, docnum: int) -> dict:
         return self.searcher.stored_fields(docnum)["doc"]
+
+
+def _column(leaf, field: str, translate: bool, missing) -> list:
+    """All values of a column in one segment (``missing`` where it has none)."""
+    if not leaf.has_column(field):
+        return [missing] * leaf.doc_count_all()
+    values = list(leaf.column_reader(field, translate=translate))
+    return values + [missing] * (leaf.doc_count_all() - len(values))
 
 
 def _read_matcher(matcher, base: int, ids: list, freqs: list) -> None:
@@ -213,11 +263,11 @@ def _read_matcher(matcher, base: int, ids: list, freqs: list) -> None:
 
 
 def _block_positions(matcher, wanted: list[int], base: int, fmt, found: dict,
-                     cache: _LRU, leaf_number: int) -> None:
+                     cache: _LRU, segment_id: str) -> None:
     i = 0
     while i < len(wanted):
         if matcher._maxid >= wanted[i]:
-            key = (leaf_number, matcher._dataoffset)  # unique per block in a segment
+            key = (segment_id, matcher._dataoffset)  # unique per block in a segment
             block = cache.get(key)
             if block is None:
                 matcher._read_data()
