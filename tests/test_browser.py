@@ -25,7 +25,8 @@ from webfixtures import (  # noqa: F401  (fixtures are used by name)
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path("/tmp/vnsearch-shots")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+               "--disable-component-update", "--disable-sync", "--no-first-run",
+               "--disable-dev-shm-usage"]  # small /dev/shm in containers crashes tabs
 
 pytestmark = [
     pytest.mark.slow,
