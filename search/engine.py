@@ -348,7 +348,7 @@ def _highlight_terms(parsed) -> list[tuple[str, str | None]]:
         if isinstance(node, (querylang.Word, querylang.Phrase)):
             if not negated and node.field not in FACET_SCOPES:
                 chunk = Chunk(node.text)
-                found.extend(zip(chunk.folded, chunk.exact or [None] * len(chunk.folded)))
+                found.extend(zip(chunk.folded, chunk.exact or [None] * len(chunk.folded), strict=True))
         elif isinstance(node, querylang.Not):
             walk(node.node, not negated)
         else:

@@ -71,20 +71,20 @@ def correct(executor, folded: list[str], vocab: dict[str, int]) -> list[str]:
     neighbours in the query ("can bo trex" -> tre as in "bộ trẻ", not the
     more frequent tren), then by frequency."""
     corrected = list(folded)
+
+    def adjacent(i: int, option: str) -> int:
+        """Documents where ``option`` sits next to word i's neighbours."""
+        pairs = []
+        if i > 0:
+            pairs.append([corrected[i - 1], option])
+        if i + 1 < len(corrected):
+            pairs.append([option, corrected[i + 1]])
+        return sum(int(executor.phrase_mask("content", pair).sum()) for pair in pairs)
+
     for i, word in enumerate(folded):
         options = candidates(word, vocab)
-        if not options:
-            continue
-
-        def adjacent(option: str) -> int:
-            pairs = []
-            if i > 0:
-                pairs.append([corrected[i - 1], option])
-            if i + 1 < len(corrected):
-                pairs.append([option, corrected[i + 1]])
-            return sum(int(executor.phrase_mask("content", pair).sum()) for pair in pairs)
-
-        corrected[i] = max(options, key=lambda o: (adjacent(o), vocab[o]))
+        if options:
+            corrected[i] = max(options, key=lambda o, i=i: (adjacent(i, o), vocab[o]))
     return corrected
 
 
