@@ -170,8 +170,8 @@ class Engine:
             relaxed=bool(relaxed.any()) and not complete,
         )
         if parsed.dropped:
-            result.notes.append(f"{parsed.dropped} words beyond the first "
-                                f"{querylang.MAX_CLAUSES} were ignored")
+            result.notes.append(f"Chỉ tìm theo {querylang.MAX_CLAUSES} từ đầu tiên; "
+                                f"{parsed.dropped} từ sau đó bị bỏ qua.")
         if request.facets:
             result.facets = _facets(view, everything)
         chunks = [Chunk(w.text) for w in words]

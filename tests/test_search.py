@@ -229,3 +229,8 @@ def test_misspelled_word_is_corrected_and_accented(search):
 
 def test_no_suggestion_when_nothing_better_exists(search):
     assert search("qwxzv").suggestion is None
+
+
+def test_words_beyond_the_clause_limit_are_reported(search):
+    result = search(" ".join(f"từ{i}" for i in range(40)))
+    assert result.notes == ["Chỉ tìm theo 32 từ đầu tiên; 8 từ sau đó bị bỏ qua."]

@@ -249,3 +249,9 @@ def test_stylesheet_is_served_locally(client):
         css = response.get_data(as_text=True)
     assert "@import" not in css and "url(" not in css  # nothing fetched from elsewhere
     assert "@media" in css  # a narrow-screen layout
+
+
+def test_dropped_words_are_told_on_the_page(client):
+    query = " ".join(f"tu{i}" for i in range(40))
+    page = client.get("/", query_string={"q": query}).get_data(as_text=True)
+    assert "8 từ sau đó bị bỏ qua" in page
