@@ -6,10 +6,11 @@ One request: parse (querylang) -> plan (compiler) -> masks and scores
 (executor over an IndexView) -> one SearchResult with hits, facets, filters
 and a suggestion.
 
-Speed rules (see FIELD-NOTES): one view per thread, refreshed at most every
-``refresh_interval`` seconds when the index changed; decoded posting lists,
-lengths, facet columns and filter masks are cached per view; highlighting
-never segments.
+Speed rules (see FIELD-NOTES): one searcher per thread (Whoosh file reads are
+not thread-safe), checked for a new commit at most every ``refresh_interval``
+seconds; what is decoded from it (posting lists, lengths, facet columns,
+filter masks) is shared by all threads per index generation, and per segment
+across generations (index_view.py); highlighting never segments.
 """
 
 from __future__ import annotations
