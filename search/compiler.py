@@ -25,6 +25,8 @@ On top of that, optional clauses add:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from indexer.analysis import EXACT, FOLD, SPECIAL, has_accents, terms
 from indexer.textnorm import fold
 from search import plan as P
@@ -55,6 +57,13 @@ class Chunk:
         self.positions = [by_pos[p] for p in sorted(by_pos) if FOLD in by_pos[p]]
         self.folded = [slot[FOLD] for slot in self.positions]
         self.exact = [slot.get(EXACT) for slot in self.positions] if accented else []
+
+
+@lru_cache(maxsize=4096)
+def chunk(text: str) -> Chunk:
+    """The analysed form of a typed word; one request asks for it several
+    times (plan, boosts, highlights, suggestion), so it is computed once."""
+    return Chunk(text)
 
 
 def scoring_terms(fieldname: str, chunk: Chunk, weighted: bool) -> list[P.Term]:
@@ -103,7 +112,7 @@ class Compiler:
         return P.Any(children) if isinstance(node, L.Or) else P.All(children)
 
     def word(self, node):
-        return chunk_node(node.field or "content", Chunk(node.text), weighted=node.field is None)
+        return chunk_node(node.field or "content", chunk(node.text), weighted=node.field is None)
 
     def _scoped(self, node):
         """author:/category:/source: the stored values whose folded syllables
@@ -120,7 +129,7 @@ class Compiler:
         """Optional nodes that reward query words found together."""
         folded: list[str] = []
         for word in words:
-            folded += Chunk(word.text).folded
+            folded += chunk(word.text).folded
         extra: list = []
         for size in (2, 3):
             for i in range(len(folded) - size + 1):

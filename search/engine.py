@@ -27,7 +27,7 @@ from indexer.analysis import COMPOUND, FOLD, terms
 from indexer.records import RecordError, article_from_dict
 from search import plan as P
 from search import querylang
-from search.compiler import FACET_SCOPES, Chunk, Compiler, with_boosts
+from search.compiler import FACET_SCOPES, Compiler, chunk, with_boosts
 from search.executor import Executor
 from search.highlight import Highlighter
 from search.index_view import NO_DATE, Generation, IndexView, SegmentCache
@@ -175,7 +175,7 @@ class Engine:
                                 f"{parsed.dropped} từ sau đó bị bỏ qua.")
         if request.facets:
             result.facets = _facets(view, everything)
-        chunks = [Chunk(w.text) for w in words]
+        chunks = [chunk(w.text) for w in words]
         result.suggestion = suggest(state, executor, chunks, page_docs or ranked[:10], total,
                                     complete=complete)
         result.took_ms = (time.perf_counter() - started) * 1000
@@ -348,8 +348,9 @@ def _highlight_terms(parsed) -> list[tuple[str, str | None]]:
             return
         if isinstance(node, (querylang.Word, querylang.Phrase)):
             if not negated and node.field not in FACET_SCOPES:
-                chunk = Chunk(node.text)
-                found.extend(zip(chunk.folded, chunk.exact or [None] * len(chunk.folded), strict=True))
+                analysed = chunk(node.text)
+                found.extend(zip(analysed.folded, analysed.exact or [None] * len(analysed.folded),
+                                 strict=True))
         elif isinstance(node, querylang.Not):
             walk(node.node, not negated)
         else:
