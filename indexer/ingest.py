@@ -8,8 +8,9 @@ segment, while this process reads input and deletes replaced articles.
 
 Re-ingesting an id replaces the article; an id repeated inside one run keeps
 its last version. The input is read twice (validate and find each id's last
-version, then index), so memory stays flat however large the archive. Nothing is visible until the single commit at the end, so
-a killed run leaves the previous index as it was, and a rerun converges.
+version, then index), so memory stays flat however large the archive.
+Nothing is visible until the single commit at the end, so a killed run
+leaves the previous index as it was, and a rerun converges.
 """
 
 from __future__ import annotations

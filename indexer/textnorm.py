@@ -118,7 +118,8 @@ def fold(word: str) -> str:
 # i/y spelling variants (kĩ/kỹ, lí/lý, qui/quy) are both in print: a syllable
 # made of consonants plus a final y/ý/ỳ/ỷ/ỹ/ỵ is written with i instead.
 _Y_TO_I = str.maketrans("yýỳỷỹỵ", "iíìỉĩị")
-_CONSONANT_Y = re.compile(r"^(?:[bcdđghklmnprstvx]|ch|kh|ng|nh|ph|th|tr|qu)[yýỳỷỹỵ]$")
+ONSETS = r"(?:[bcdđghklmnprstvx]|ch|kh|ng|nh|ph|th|tr|qu)"  # consonants before a final y/i
+_CONSONANT_Y = re.compile(rf"^{ONSETS}[yýỳỷỹỵ]$")
 
 
 def canonical_i_y(lower_word: str) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 from indexer.analysis import EXACT, FOLD, SPECIAL, has_accents, terms
-from indexer.textnorm import fold
 from search import plan as P
 from search import querylang as L
 
@@ -117,10 +116,10 @@ class Compiler:
     def _scoped(self, node):
         """author:/category:/source: the stored values whose folded syllables
         contain the typed ones ("author:vien" -> "Tú Viên")."""
-        wanted = [t.text for t in terms(node.text, segment=False) if t.kind == FOLD]
+        wanted = chunk(node.text).folded
         matches = []
         for value in self.view.codes(node.field)[1]:
-            syllables = [fold(t.text) for t in terms(value, segment=False) if t.kind == FOLD]
+            syllables = chunk(value).folded
             if wanted and _contains(syllables, wanted, contiguous=isinstance(node, L.Phrase)):
                 matches.append(value)
         return P.Values(node.field, matches)

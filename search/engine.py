@@ -56,14 +56,6 @@ class ViewState:
         self.checked = time.monotonic()
         self.filters = generation.filters  # shared by the threads
 
-    @property
-    def vocabulary(self) -> dict[str, int] | None:  # built by suggest, on demand
-        return self.view.shared.vocabulary
-
-    @vocabulary.setter
-    def vocabulary(self, value) -> None:
-        self.view.shared.vocabulary = value
-
     def filter_mask(self, request: SearchRequest) -> np.ndarray | None:
         """Documents passing every filter, cached per distinct filter."""
         masks = []

@@ -70,12 +70,7 @@ class Executor:
     def phrase_mask(self, field: str, words: list[str], within: np.ndarray | None = None,
                     slop: int = 0) -> np.ndarray:
         """Documents where ``words`` occur in order, at most ``slop`` apart."""
-        mask = np.ones(self.size, dtype=bool) if within is None else within.copy()
-        for word in words:
-            word_mask = np.zeros(self.size, dtype=bool)
-            word_mask[self.view.postings(field, word)[0]] = True
-            mask &= word_mask
-        mask &= self.view.live
+        mask = self.words_mask(field, words, within)
         if len(words) < 2:
             return mask
         candidates = np.flatnonzero(mask)[:MAX_PHRASE_CHECKS]
@@ -88,6 +83,15 @@ class Executor:
             if _in_order([lists[i].get(doc, ()) for i in range(len(words))], slop):
                 result[doc] = True
         return result
+
+    def words_mask(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
+        """Live documents that contain every one of ``words`` (anywhere)."""
+        mask = self.view.live.copy() if within is None else within & self.view.live
+        for word in words:
+            word_mask = np.zeros(self.size, dtype=bool)
+            word_mask[self.view.postings(field, word)[0]] = True
+            mask &= word_mask
+        return mask
 
     def _exact_phrase_docs(self, field: str, words: list[str], candidates) -> list[int]:
         """Rarest word first: each word's positions are read only for the

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from html import escape
 
-from indexer.textnorm import canonical_i_y, fold_aligned, normalize_with_offsets
+from indexer.textnorm import ONSETS, canonical_i_y, fold_aligned, normalize_with_offsets
 
 SNIPPET_CHARS = 240
 _WORD_CHAR = r"[^\W_]"
-_I_FINAL = re.compile(r"^(?:[bcdghklmnprstvx]|ch|kh|ng|nh|ph|th|tr|qu)i$")
+_I_FINAL = re.compile(rf"^{ONSETS}i$")  # folded i-final syllables (kĩ/kỹ -> ki)
 
 
 def _pattern(term: str) -> str:

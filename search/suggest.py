@@ -32,14 +32,15 @@ MAX_EDIT2_LENGTH = 10  # distance-2 candidates: about (54n)^2, so only for short
 
 def vocabulary(state) -> dict[str, int]:
     """Folded syllables of the content field with their document frequency,
-    built once per searcher (only when a suggestion is needed)."""
-    if getattr(state, "vocabulary", None) is None:
+    built once per index generation (only when a suggestion is needed)."""
+    shared = state.view.shared
+    if shared.vocabulary is None:
         vocab = {}
         for term, info in state.searcher.reader().iter_field("content"):
             if term.isalnum() and term.isascii():  # bytes: skips compounds and accented terms
                 vocab[term.decode("ascii")] = info.doc_frequency()
-        state.vocabulary = vocab
-    return state.vocabulary
+        shared.vocabulary = vocab
+    return shared.vocabulary
 
 
 def _edits1(word: str) -> set[str]:
@@ -126,9 +127,7 @@ def suggest(state, executor, words, docnums: list[int], total: int, complete: bo
         corrected = correct(executor, folded, vocab)
         if corrected == folded:
             return None
-        mask = executor.phrase_mask("content", corrected[:1])
-        for word in corrected[1:]:
-            mask &= executor.phrase_mask("content", [word])
+        mask = executor.words_mask("content", corrected)
         if not mask.any():
             return None
         top = np.flatnonzero(mask)[:10].tolist()
