@@ -35,8 +35,12 @@ run: install
 	  $(BIN)/vnsearch index $(DEMO) --index $(INDEX)
 	$(BIN)/vnsearch serve --index $(INDEX)
 
+# Lint (ruff, configured in pyproject.toml; .venv excluded), types (mypy over
+# search, indexer and webui, as [tool.mypy] in pyproject.toml says), then tests.
 test: install-dev browser
-	VNSEARCH_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	VNSEARCH_REQUIRE_BROWSER=1 VNSEARCH_REQUIRE_CORPUS=1 $(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python bench/index_bench.py

@@ -1,6 +1,6 @@
 """The Vietnamese analyzer: text -> index terms with positions and offsets.
 
-The chain, in order (each stage is a function below):
+``terms`` runs a chain, the way Whoosh composes a tokenizer and filters:
 
 1. ``normalize_with_offsets``: NFC + canonical tone placement, with a map back
    to the original characters (``textnorm``).
@@ -8,38 +8,46 @@ The chain, in order (each stage is a function below):
 3. ``compound_starts``: pyvi word segmentation on the accented, original-case
    text (proper nouns guide it), aligned back onto our syllables, so we know
    that "cán bộ" or "Thành ủy" form one word.
-4. ``terms``: for every syllable at position p, the terms stacked at p:
-   * the folded syllable, always ("can"): unaccented queries and phrase
-     matching use these, so "thông tin" also finds "công nghệ thông tin";
-   * the exact lowercase syllable ("cán") when it differs from the folded
-     one: an accented query scores it on top, ranking "đường" above "dương";
-   * the folded compound ("can_bo") at the position of its first syllable:
-     a boost for query words that form a real word;
-   * joined abbreviations ("tphcm" for TP.HCM, TP. HCM, TP HCM, TPHCM) and
-     dates ("18/01/2022", zero-padded, for 18/1/2022 too).
-   Lowercasing happens here, after segmentation.
+4. ``read_words``: each syllable becomes a ``Word``: lowercased (after
+   segmentation), numbers without leading zeros, one i/y spelling, folded,
+   with its position. "TPHCM" is read as "TP HCM" and takes two positions.
+5. The steps of ``WORD_STEPS``, for every word in order, then those of
+   ``TEXT_STEPS`` once; each returns the terms it adds:
+   * ``folded_syllable``: the folded syllable, always ("can"): unaccented
+     queries and phrase matching use these, so "thông tin" also finds
+     "công nghệ thông tin";
+   * ``exact_spelling``: the exact lowercase syllable ("cán") when it differs
+     from the folded one: an accented query scores it on top, ranking
+     "đường" above "dương";
+   * ``compound_word``: the folded compound ("can_bo") at the position of its
+     first syllable: a boost for query words that form a real word;
+   * ``joined_abbreviation``: "tphcm" for TP.HCM, TP. HCM, TP HCM; a "TPHCM"
+     written as one word gets its terms from ``TP_SPLIT_STEPS`` instead;
+   * ``dates``: "18/01/2022", zero-padded, for 18/1/2022 too.
 
-Offsets of every term point into the ORIGINAL text, so highlights slice it
-exactly even when the input was NFD or used the other tone placement.
+A new rule (an abbreviation table, synonyms) is one more function in one of
+these lists. Offsets of every term point into the ORIGINAL text, so
+highlights slice it exactly even when the input was NFD or used the other
+tone placement.
 """
 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 from whoosh.analysis import Analyzer, Token
 
+from indexer import pyvi_model
 from indexer.textnorm import canonical_i_y, fold, normalize_with_offsets
 
 FOLD, EXACT, COMPOUND, SPECIAL = "fold", "exact", "compound", "special"
 
 _SYLLABLE_RE = re.compile(r"[^\W_]+")
 _DATE_RE = re.compile(r"(?<![\d/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?![\d/])")
-# Joined abbreviations: "TP.HCM", "TP. HCM", "UBND.TP"; across a plain space
-# only after TP, where "TP HCM" is a common spelling of the same name.
-_ABBR_GAP_RE = re.compile(r"\. ?$|^\. ?")
-_TP_PREFIX = "tp"
+_TP_PREFIX = "tp"  # thành phố, "city": TP.HCM, TP. HCM, TP HCM and TPHCM name the same city
+_MAX_ABBREVIATION = 5  # letters in each half of a joined abbreviation (UBND.TP, TP.HCM)
 
 
 class Term(NamedTuple):
@@ -56,14 +64,44 @@ class Syllable(NamedTuple):
     end: int
 
 
+class Word(NamedTuple):
+    """A syllable as the steps see it."""
+
+    number: int  # its index in Analysis.sylls
+    syllable: Syllable
+    lower: str  # lowercase, a number without leading zeros, one i/y spelling
+    folded: str
+    pos: int  # for a TP split: the position of "tp"; the rest is at pos + 1
+    start: int  # offsets into the original text
+    end: int
+    tp_split: bool  # "TPHCM" read as "TP HCM"
+
+
+class Analysis:
+    """One text being analysed: what every step may read."""
+
+    def __init__(self, text: str, segment: bool, query: bool) -> None:
+        self.text = text
+        self.norm, self.offsets = normalize_with_offsets(text)
+        self.query = query
+        self.sylls = syllables(self.norm)
+        self.joined = compound_starts(self.norm, self.sylls) if segment and self.sylls else set()
+        self.words = read_words(self)
+
+    def orig(self, i: int) -> int:
+        """Offset in the original text of offset ``i`` of the normalised one."""
+        return self.offsets[i] if self.offsets is not None else i
+
+
+# A step returns the terms it adds (a tuple: cheaper than a generator on the
+# indexing hot path, where steps run for every syllable of every article).
+WordStep = Callable[[Analysis, Word], Sequence[Term]]
+TextStep = Callable[[Analysis], Sequence[Term]]
+NO_TERMS: tuple[Term, ...] = ()
+
+
 def syllables(norm: str) -> list[Syllable]:
     return [Syllable(m.group(), m.start(), m.end()) for m in _SYLLABLE_RE.finditer(norm)]
-
-
-def _pyvi():
-    from pyvi import ViTokenizer  # imported lazily: ~1 s and ~115 MB
-
-    return ViTokenizer.ViTokenizer
 
 
 def compound_starts(norm: str, sylls: list[Syllable]) -> set[int]:
@@ -75,7 +113,7 @@ def compound_starts(norm: str, sylls: list[Syllable]) -> set[int]:
     if len(sylls) < 2:
         return set()
     source = norm.replace("_", " ")
-    segmented = _pyvi().tokenize(source)
+    segmented: str = pyvi_model.tokenizer().tokenize(source)
     compact = "".join(segmented.split())
     stripped = "".join(source.split())
     if compact.replace("_", "") != stripped:
@@ -104,81 +142,105 @@ def _norm_number(digits: str) -> str:
     return digits.lstrip("0") or "0"
 
 
-def terms(text: str, segment: bool = True, query: bool = False) -> list[Term]:
-    """All index terms of ``text``. ``segment`` runs pyvi (skip it for
-    unaccented queries, which it segments badly); ``query`` joins
-    abbreviations regardless of case ("tp.hcm" typed in a search box)."""
-    norm, offsets = normalize_with_offsets(text)
-    sylls = syllables(norm)
-    if not sylls:
-        return []
+def _is_tp_joined(syl: Syllable, lower: str, query: bool) -> bool:
+    """True for "TPHCM" (and "tphcm" typed in a search box), not "tpa" nor "tp3"."""
+    return (lower.startswith(_TP_PREFIX) and len(lower) > 3 and lower.isalpha()
+            and (syl.text.isupper() or query))
 
-    def orig(i: int) -> int:
-        return offsets[i] if offsets is not None else i
 
-    joined = compound_starts(norm, sylls) if segment else set()
-    out: list[Term] = []
-    pos = -1
-    positions: list[int] = []
-    folded_list: list[str] = []
-    for index, syl in enumerate(sylls):
-        pos += 1
-        start, end = orig(syl.start), orig(syl.end)
+def read_words(analysis: Analysis) -> list[Word]:
+    words = []
+    pos = 0
+    offsets = analysis.offsets
+    for index, syl in enumerate(analysis.sylls):
         lower = syl.text.lower()
         if lower.isdigit():
             lower = _norm_number(lower)
         lower = canonical_i_y(lower)
-        folded = fold(lower)
-        if (lower.startswith(_TP_PREFIX) and len(lower) > 3 and lower.isalpha()
-                and (syl.text.isupper() or query)):
-            # "TPHCM" also indexes as "tp hcm", so every spelling meets.
-            out.append(Term(_TP_PREFIX, pos, start, end, SPECIAL))
-            out.append(Term(folded, pos, start, end, FOLD))
-            pos += 1
-            out.append(Term(folded[2:], pos, start, end, FOLD))
-            positions.append(pos - 1)
-            folded_list.append(folded)
-            continue
-        if folded:
-            out.append(Term(folded, pos, start, end, FOLD))
-        if lower != folded and lower:
-            out.append(Term(lower, pos, start, end, EXACT))
-        positions.append(pos)
-        folded_list.append(folded)
-        # a compound: this syllable is the last of a word that began earlier
-        if index in joined:
-            first = index
-            while first in joined:
-                first -= 1
-            if index + 1 not in joined:  # emit once, at the word's end
-                parts = folded_list[first:index + 1]
-                out.append(Term("_".join(parts), positions[first],
-                                orig(sylls[first].start), end, COMPOUND))
-        if index and _abbreviation_pair(norm, sylls[index - 1], syl, query):
-            prev = sylls[index - 1]
-            out.append(Term(fold(prev.text + syl.text), positions[index - 1],
-                            orig(prev.start), end, SPECIAL))
-    for m in _DATE_RE.finditer(norm):
-        day, month, year = int(m.group(1)), int(m.group(3)), m.group(4)
-        if 1 <= day <= 31 and 1 <= month <= 12:
-            first = _syllable_at(sylls, m.start())
-            if first is not None:
-                out.append(Term(f"{day:02d}/{month:02d}/{year}", positions[first],
-                                orig(m.start()), orig(m.end()), SPECIAL))
-    return out
+        split = lower.startswith(_TP_PREFIX) and _is_tp_joined(syl, lower, analysis.query)
+        start, end = (syl.start, syl.end) if offsets is None else (offsets[syl.start], offsets[syl.end])
+        words.append(Word(index, syl, lower, fold(lower), pos, start, end, split))
+        pos += 2 if split else 1
+    return words
+
+
+# -- steps for every word ------------------------------------------------
+
+
+def folded_syllable(analysis: Analysis, word: Word) -> Sequence[Term]:
+    if not word.folded:
+        return NO_TERMS
+    return (Term(word.folded, word.pos, word.start, word.end, FOLD),)
+
+
+def exact_spelling(analysis: Analysis, word: Word) -> Sequence[Term]:
+    if word.lower == word.folded or not word.lower:
+        return NO_TERMS
+    return (Term(word.lower, word.pos, word.start, word.end, EXACT),)
+
+
+def compound_word(analysis: Analysis, word: Word) -> Sequence[Term]:
+    """The whole word, once, at its last syllable (its first syllable's position)."""
+    joined = analysis.joined
+    if word.number not in joined or word.number + 1 in joined:
+        return NO_TERMS
+    first = word.number
+    while first in joined:
+        first -= 1
+    parts = analysis.words[first:word.number + 1]
+    return (Term("_".join(part.folded for part in parts), parts[0].pos, parts[0].start, word.end,
+                 COMPOUND),)
+
+
+def joined_abbreviation(analysis: Analysis, word: Word) -> Sequence[Term]:
+    """One term for two syllables: "tphcm" for TP.HCM, TP. HCM and TP HCM, "ubndtp" for UBND.TP."""
+    if not word.number:
+        return NO_TERMS
+    prev = analysis.words[word.number - 1]
+    if not _abbreviation_pair(analysis.norm, prev.syllable, word.syllable, analysis.query):
+        return NO_TERMS
+    return (Term(fold(prev.syllable.text + word.syllable.text), prev.pos, prev.start, word.end,
+                 SPECIAL),)
 
 
 def _abbreviation_pair(norm: str, a: Syllable, b: Syllable, query: bool) -> bool:
+    """Two short upper-case syllables (any case in a query) with "." or ". "
+    between them; across a plain space only after TP, where "TP HCM" is a
+    common spelling of the same name."""
     if not (a.text.isalpha() and b.text.isalpha()):
         return False
     if not query and not (a.text.isupper() and b.text.isupper()):
         return False
-    if len(a.text) > 5 or len(b.text) > 5:
+    if len(a.text) > _MAX_ABBREVIATION or len(b.text) > _MAX_ABBREVIATION:
         return False
     gap = norm[a.end:b.start]
     if gap in (".", ". "):
         return True
     return gap == " " and a.text.lower() == _TP_PREFIX
+
+
+def tp_prefix_split(analysis: Analysis, word: Word) -> Sequence[Term]:
+    """A "TPHCM" written as one word also indexes as "tp hcm", so that every
+    spelling meets; the three terms cover the whole word."""
+    return (Term(_TP_PREFIX, word.pos, word.start, word.end, SPECIAL),
+            Term(word.folded, word.pos, word.start, word.end, FOLD),
+            Term(word.folded[len(_TP_PREFIX):], word.pos + 1, word.start, word.end, FOLD))
+
+
+# -- steps over the whole text -------------------------------------------
+
+
+def dates(analysis: Analysis) -> Sequence[Term]:
+    """One term, "18/01/2022", for 18/1/2022, 18-01-2022 and 18.1.2022, at the day's position."""
+    found = []
+    for m in _DATE_RE.finditer(analysis.norm):
+        day, month, year = int(m.group(1)), int(m.group(3)), m.group(4)
+        if 1 <= day <= 31 and 1 <= month <= 12:
+            first = _syllable_at(analysis.sylls, m.start())
+            if first is not None:
+                found.append(Term(f"{day:02d}/{month:02d}/{year}", analysis.words[first].pos,
+                                  analysis.orig(m.start()), analysis.orig(m.end()), SPECIAL))
+    return found
 
 
 def _syllable_at(sylls: list[Syllable], start: int) -> int | None:
@@ -190,6 +252,29 @@ def _syllable_at(sylls: list[Syllable], start: int) -> int | None:
         else:
             hi = mid
     return lo if lo < len(sylls) and sylls[lo].start == start else None
+
+
+# The chain. A "TPHCM" read as "TP HCM" gets only its own terms (its folded
+# form still counts in a compound that ends on a later syllable).
+WORD_STEPS: list[WordStep] = [folded_syllable, exact_spelling, compound_word, joined_abbreviation]
+TP_SPLIT_STEPS: list[WordStep] = [tp_prefix_split]
+TEXT_STEPS: list[TextStep] = [dates]
+
+
+def terms(text: str, segment: bool = True, query: bool = False) -> list[Term]:
+    """All index terms of ``text``. ``segment`` runs pyvi (skip it for
+    unaccented queries, which it segments badly); ``query`` joins
+    abbreviations regardless of case ("tp.hcm" typed in a search box)."""
+    analysis = Analysis(text, segment, query)
+    out: list[Term] = []
+    add = out.extend
+    for word in analysis.words:
+        for step in TP_SPLIT_STEPS if word.tp_split else WORD_STEPS:
+            add(step(analysis, word))
+    if analysis.words:
+        for text_step in TEXT_STEPS:
+            add(text_step(analysis))
+    return out
 
 
 def has_accents(text: str) -> bool:
@@ -204,9 +289,10 @@ class VietnameseAnalyzer(Analyzer):
     In query mode pyvi runs only on accented text (unaccented input segments
     badly), and abbreviations join regardless of case."""
 
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False,
-                 removestops=True, start_pos=0, start_char=0, tokenize=True,
-                 mode="", **kwargs):
+    def __call__(self, value: str, positions: bool = False, chars: bool = False,
+                 keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
+                 start_char: int = 0, tokenize: bool = True, mode: str = "",
+                 **kwargs: Any) -> Iterator[Token]:
         query = mode == "query"
         segment = has_accents(value) if query else True
         token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
@@ -224,8 +310,8 @@ class VietnameseAnalyzer(Analyzer):
             token.kind = term.kind
             yield token
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return type(self) is type(other)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(type(self))

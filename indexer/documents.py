@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from indexer.records import Article
 
 
@@ -11,8 +13,8 @@ def content_text(article: Article) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
-def document_fields(article: Article) -> dict:
-    fields = {
+def document_fields(article: Article) -> dict[str, Any]:
+    fields: dict[str, Any] = {
         "id": article.id,
         "content": content_text(article),
         "title": article.title,

@@ -18,16 +18,25 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TextIO
 
 from indexer import store
 from indexer.documents import document_fields
-from indexer.records import RecordError, article_from_dict
-from indexer.sources.reading import Problem, RawRecord, read_paths
+from indexer.records import Article, RecordError, article_from_dict
+from indexer.sources.reading import Paths, Problem, RawRecord, read_paths
 
 WRITER_LIMIT_MB = 256  # Whoosh's in-memory posting pool (per worker) before it spills
 PARALLEL_MIN_DOCS = 200  # below this, worker start-up costs more than it saves
+# Articles per job file that MpWriter pickles for a worker: small enough that
+# both workers get work early in a run of a few hundred articles, large
+# enough that the per-file overhead (a file, a queue message) stays small.
+WORKER_BATCH_DOCS = 64
+
+Place = tuple[str, int]  # file and line of a record
+Report = Callable[[str], None]
 
 
 @dataclass
@@ -49,7 +58,7 @@ class Summary:
 class Progress:
     """A one-line progress bar on stderr (a line every few seconds when not a terminal)."""
 
-    def __init__(self, total: int, stream=None, label: str = "indexing"):
+    def __init__(self, total: int, stream: TextIO | None = None, label: str = "indexing") -> None:
         self.total, self.label = total, label
         self.stream = stream if stream is not None else sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -72,7 +81,7 @@ class Progress:
         self.stream.flush()
 
 
-def _validated(paths):
+def _validated(paths: Paths) -> Iterator[tuple[Place, Article] | tuple[None, Problem]]:
     """(place, Article or Problem) for every record, in input order."""
     for item in read_paths(paths):
         if isinstance(item, Problem):
@@ -85,10 +94,10 @@ def _validated(paths):
             yield None, Problem(item.path, item.line, str(exc))
 
 
-def collect(paths, summary: Summary, report) -> tuple[dict, int]:
+def collect(paths: Paths, summary: Summary, report: Report) -> tuple[dict[str, Place], int]:
     """First pass: validate and report every record; remember where each id's
     last version is. Only ids are kept, so memory does not grow with the text."""
-    last: dict[str, tuple] = {}
+    last: dict[str, Place] = {}
     for place, item in _validated(paths):
         if isinstance(item, Problem):
             if item.skipped:
@@ -97,42 +106,40 @@ def collect(paths, summary: Summary, report) -> tuple[dict, int]:
                 summary.rejected += 1
             report(str(item))
             continue
+        assert place is not None
         if item.id in last:
             summary.repeated_in_input += 1
         last[item.id] = place
     return last, len(last)
 
 
-def final_versions(paths, last: dict):
+def final_versions(paths: Paths, last: dict[str, Place]) -> Iterator[Article]:
     """Second pass: each id's last version, in input order of those versions."""
     for place, item in _validated(paths):
-        if place is not None and last.get(item.id) == place:
+        if place is not None and isinstance(item, Article) and last.get(item.id) == place:
             yield item
 
 
-def _existing(searcher, article_id: str) -> bool:
+def _existing(searcher: Any, article_id: str) -> bool:
     return searcher.document_number(id=article_id) is not None
 
 
-def write_articles(ix, index_dir: Path, articles, count: int, summary: Summary,
-                   procs: int | None = None, progress: Progress | None = None,
-                   lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT):
-    """Add or replace ``count`` articles from the iterable ``articles``."""
+def write_articles(ix: Any, index_dir: Path, articles: Iterable[Article], count: int,
+                   summary: Summary, procs: int | None = None, progress: Progress | None = None,
+                   lock_timeout: float | None = None) -> None:
+    """Add or replace ``count`` articles from the iterable ``articles``, in one
+    commit. ``lock_timeout`` None: the VNSEARCH_LOCK_TIMEOUT setting."""
     procs = procs or os.cpu_count() or 1
-    options = {"limitmb": WRITER_LIMIT_MB}
+    options: dict[str, Any] = {"limitmb": WRITER_LIMIT_MB}
     if procs > 1 and count >= PARALLEL_MIN_DOCS:
-        options.update(procs=procs, multisegment=True, batchsize=64)
-    writer = store.acquire_writer(ix, index_dir, lock_timeout, **options)
-    try:
+        options.update(procs=procs, multisegment=True, batchsize=WORKER_BATCH_DOCS)
+    with store.writing(ix, index_dir, lock_timeout, **options) as writer:
         with writer.searcher() as searcher:
             _file(map(document_fields, articles), writer, searcher, summary, progress)
-        writer.commit()
-    except BaseException:
-        writer.cancel()
-        raise
 
 
-def _file(documents, writer, searcher, summary: Summary, progress: Progress | None):
+def _file(documents: Iterable[dict[str, Any]], writer: Any, searcher: Any, summary: Summary,
+          progress: Progress | None) -> None:
     for done, fields in enumerate(documents, start=1):
         if _existing(searcher, fields["id"]):
             writer.update_document(**fields)
@@ -146,10 +153,13 @@ def _file(documents, writer, searcher, summary: Summary, progress: Progress | No
         progress.update(summary.added + summary.replaced, final=True)
 
 
-def ingest(paths, index_dir=None, procs: int | None = None, show_progress: bool = True,
-           report=None, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT) -> Summary:
+def ingest(paths: Paths, index_dir: str | os.PathLike[str] | None = None, procs: int | None = None,
+           show_progress: bool = True, report: Report | None = None,
+           lock_timeout: float | None = None) -> Summary:
+    """Index the archive files and directories ``paths``; ``lock_timeout``
+    None: the VNSEARCH_LOCK_TIMEOUT setting."""
     started = time.monotonic()
-    index_dir = store.resolve_index_dir(index_dir)
+    index_path = store.resolve_index_dir(index_dir)
     summary = Summary()
 
     def _report(message: str) -> None:
@@ -158,29 +168,26 @@ def ingest(paths, index_dir=None, procs: int | None = None, show_progress: bool 
             report(message)
 
     last, count = collect(paths, summary, _report)
-    ix = store.open_or_create(index_dir)
+    ix = store.open_or_create(index_path)
     if count:
         progress = Progress(count) if show_progress else None
-        write_articles(ix, index_dir, final_versions(paths, last), count, summary, procs,
+        write_articles(ix, index_path, final_versions(paths, last), count, summary, procs,
                        progress, lock_timeout)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def delete(ids, index_dir=None, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT) -> tuple[list, list]:
+def delete(ids: Iterable[str], index_dir: str | os.PathLike[str] | None = None,
+           lock_timeout: float | None = None) -> tuple[list[str], list[str]]:
     """Remove articles by id; returns (deleted ids, unknown ids)."""
-    index_dir = store.resolve_index_dir(index_dir)
-    ix = store.open_index(index_dir)
-    writer = store.acquire_writer(ix, index_dir, lock_timeout)
-    deleted, unknown = [], []
-    try:
+    index_path = store.resolve_index_dir(index_dir)
+    ix = store.open_index(index_path)
+    deleted: list[str] = []
+    unknown: list[str] = []
+    with store.writing(ix, index_path, lock_timeout) as writer:
         with writer.searcher() as searcher:
             for article_id in ids:
                 (deleted if _existing(searcher, article_id) else unknown).append(article_id)
         for article_id in deleted:
             writer.delete_by_term("id", article_id)
-        writer.commit()
-    except BaseException:
-        writer.cancel()
-        raise
     return deleted, unknown

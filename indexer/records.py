@@ -11,10 +11,13 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from indexer.textnorm import normalize
 
-VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no DST since 1975
+# Asia/Ho_Chi_Minh has been UTC+7 with no DST since 1975; a fixed offset avoids
+# depending on tzdata being installed (zoneinfo has none on Windows/slim images).
+VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 
 STRING_FIELDS = ("title", "lead", "body", "author", "category", "source", "url")
 MAX_TITLE_FROM_TEXT = 120
@@ -52,13 +55,13 @@ class Article:
     images: list[str] = field(default_factory=list)
     title_derived: bool = False
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["published"] = self.published.isoformat() if self.published else None
         return data
 
 
-def parse_published(value) -> datetime | None:
+def parse_published(value: object) -> datetime | None:
     """ISO 8601 date or datetime; a datetime without offset is Vietnam time."""
     if value is None or value == "":
         return None
@@ -98,7 +101,7 @@ def stable_id(url: str | None, title: str, body: str) -> str:
     return "sha-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _string_list(data: dict, key: str) -> list[str]:
+def _string_list(data: dict[str, Any], key: str) -> list[str]:
     value = data.get(key)
     if value is None:
         return []
@@ -109,7 +112,7 @@ def _string_list(data: dict, key: str) -> list[str]:
     return [_nfc(v).strip() for v in value if v.strip()]
 
 
-def article_from_dict(data) -> Article:
+def article_from_dict(data: object) -> Article:
     """Validate one record (a JSON object or a parsed text file)."""
     if not isinstance(data, dict):
         raise RecordError(f"a record must be a JSON object, got {type(data).__name__}")

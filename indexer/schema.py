@@ -19,23 +19,21 @@ the several stacked terms per syllable.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from whoosh import fields
 
 from indexer.analysis import VietnameseAnalyzer, terms
-
-TEXT_FIELDS = ("content", "title", "lead", "captions")
-FACET_FIELDS = ("author", "category", "source", "year", "month")
 
 
 class VietnameseText(fields.TEXT):
     """TEXT with the Vietnamese analyzer (queries use it through Whoosh's
     analyzer API; indexing goes straight to ``terms``)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(analyzer=VietnameseAnalyzer(), phrase=True)
 
-    def index(self, value, **kwargs):
+    def index(self, value: str, **kwargs: Any) -> list[tuple[bytes, int, float, bytes]]:
         """(term bytes, frequency, weight, encoded positions) per distinct term."""
         poses: dict[str, list[int]] = defaultdict(list)
         for term in terms(value):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
 from unidecode import unidecode
 
@@ -47,7 +48,7 @@ _TONE_RE = re.compile(
 )
 
 
-def _clusters(text: str):
+def _clusters(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each base character with the combining marks after it."""
     start = 0
     for i in range(1, len(text) + 1):

@@ -10,6 +10,7 @@ original characters even for NFD or old-tone-style text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from html import escape
 
 from indexer.textnorm import ONSETS, canonical_i_y, fold_aligned, normalize_with_offsets
@@ -32,14 +33,14 @@ class Highlighter:
     words. An accented word marks only its own spelling where the text has
     it ("cán" does not mark "cận"), and every folded match where it has not."""
 
-    def __init__(self, words):
+    def __init__(self, words: Iterable[tuple[str, str | None]]) -> None:
         words = [(f, e) for f, e in words if f]
         self.exact: dict[str, set[str]] = {}
         for folded, exact in words:
             if exact:
                 self.exact.setdefault(folded, set()).add(exact)
         alternatives = sorted({f for f, _ in words}, key=len, reverse=True)
-        self.regex = None
+        self.regex: re.Pattern[str] | None = None
         if alternatives:
             self.regex = re.compile(
                 rf"(?<!{_WORD_CHAR})(?:{'|'.join(map(_pattern, alternatives))})(?!{_WORD_CHAR})")
@@ -100,7 +101,7 @@ def _cut_end(text: str, start: int, size: int) -> int:
     return space if space > start else end
 
 
-def _render(text: str, spans, start: int, end: int) -> str:
+def _render(text: str, spans: list[tuple[int, int, str]], start: int, end: int) -> str:
     parts = ["…"] if start > 0 else []
     cursor = start
     for s, e, _ in spans:

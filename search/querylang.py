@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 MAX_DEPTH = 8
 MAX_CLAUSES = 32
 FIELDS = ("title", "author", "category", "source")
+_N = TypeVar("_N", "Word", "Phrase")
 
 
 @dataclass
@@ -38,22 +40,25 @@ class Phrase:
 
 @dataclass
 class Not:
-    node: object
+    node: QueryNode
 
 
 @dataclass
 class And:
-    nodes: list = field(default_factory=list)
+    nodes: list[QueryNode] = field(default_factory=list)
 
 
 @dataclass
 class Or:
-    nodes: list = field(default_factory=list)
+    nodes: list[QueryNode] = field(default_factory=list)
+
+
+QueryNode = Word | Phrase | Not | And | Or
 
 
 @dataclass
 class ParsedQuery:
-    root: object | None  # None: the empty query (browse)
+    root: QueryNode | None  # None: the empty query (browse)
     dropped: int = 0  # clauses beyond MAX_CLAUSES
 
     def is_plain(self) -> bool:
@@ -75,6 +80,7 @@ def _lex(text: str) -> list[tuple[str, str]]:
     tokens = []
     for m in _TOKEN_RE.finditer(text):
         kind = m.lastgroup
+        assert kind is not None  # every alternative is a named group
         value = m.group()
         if kind == "word" and value in ("AND", "OR", "NOT"):
             kind = value
@@ -83,32 +89,32 @@ def _lex(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, tokens):
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
         self.tokens = tokens
         self.i = 0
         self.clauses = 0
         self.dropped = 0
 
-    def peek(self):
+    def peek(self) -> str | None:
         return self.tokens[self.i][0] if self.i < len(self.tokens) else None
 
-    def take(self):
+    def take(self) -> tuple[str, str]:
         token = self.tokens[self.i]
         self.i += 1
         return token
 
-    def parse_or(self, depth):
-        nodes = [self.parse_and(depth)]
+    def parse_or(self, depth: int) -> QueryNode | None:
+        parsed = [self.parse_and(depth)]
         while self.peek() == "OR":
             self.take()
-            nodes.append(self.parse_and(depth))
-        nodes = [n for n in nodes if n is not None]
+            parsed.append(self.parse_and(depth))
+        nodes = [n for n in parsed if n is not None]
         if not nodes:
             return None
         return nodes[0] if len(nodes) == 1 else Or(nodes)
 
-    def parse_and(self, depth):
-        nodes = []
+    def parse_and(self, depth: int) -> QueryNode | None:
+        nodes: list[QueryNode] = []
         while True:
             kind = self.peek()
             if kind is None or kind == "OR" or (kind == "rparen" and depth > 0):
@@ -123,7 +129,7 @@ class _Parser:
             return None
         return nodes[0] if len(nodes) == 1 else And(nodes)
 
-    def parse_unary(self, depth):
+    def parse_unary(self, depth: int) -> QueryNode | None:
         kind, value = self.tokens[self.i]
         if kind == "NOT" or (kind == "word" and value.startswith("-") and len(value) > 1):
             if kind == "NOT":
@@ -137,7 +143,7 @@ class _Parser:
             return Not(node) if node is not None else None
         return self.parse_primary(depth)
 
-    def parse_primary(self, depth, scope=None):
+    def parse_primary(self, depth: int, scope: str | None = None) -> QueryNode | None:
         kind, value = self.take()
         if kind == "lparen":
             if depth >= MAX_DEPTH:
@@ -156,11 +162,11 @@ class _Parser:
             return None  # an unbalanced quote
         return self._word(value, scope)
 
-    def _word(self, text, scope=None):
+    def _word(self, text: str, scope: str | None = None) -> Word | None:
         text = text.strip('"')
         return self._clause(Word(text, scope)) if text else None
 
-    def _clause(self, node):
+    def _clause(self, node: _N) -> _N | None:
         if self.clauses >= MAX_CLAUSES:
             self.dropped += 1
             return None
@@ -168,7 +174,7 @@ class _Parser:
         return node
 
 
-def _scoped(node, scope):
+def _scoped(node: QueryNode | None, scope: str | None) -> QueryNode | None:
     """Apply a field scope to every word and phrase of a (group)."""
     if scope is None or node is None:
         return node
@@ -184,7 +190,7 @@ def _scoped(node, scope):
 
 def parse(text: str) -> ParsedQuery:
     parser = _Parser(_lex(text or ""))
-    root = None
+    root: QueryNode | None = None
     while parser.i < len(parser.tokens):
         node = parser.parse_or(0)
         if node is not None:
@@ -194,5 +200,5 @@ def parse(text: str) -> ParsedQuery:
     return ParsedQuery(root, parser.dropped)
 
 
-def _flatten(node):
+def _flatten(node: QueryNode) -> list[QueryNode]:
     return node.nodes if isinstance(node, And) else [node]

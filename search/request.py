@@ -1,14 +1,18 @@
 """One search request, validated in one place for the CLI, HTML page and API.
 
 Bad values raise ``BadRequest`` (code + message); the web layer turns it into
-a 400, the CLI into an error line. The limits are part of the API contract:
+a 400, the CLI into an error line. The limits below are part of the API
+contract: the OpenAPI document, the error messages and the page templates all
+import them rather than repeat them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 
 from indexer.records import VIETNAM
 
@@ -16,7 +20,11 @@ MAX_QUERY_CHARS = 1000  # longer queries are refused (400 query_too_long)
 MAX_PAGE_SIZE = 100
 MAX_RESULT_WINDOW = 10_000  # page * size beyond this is refused (400 page_too_deep)
 MAX_FILTER_VALUES = 20
+DEFAULT_PAGE_SIZE = 10
 SORTS = ("relevance", "newest", "oldest")
+# Exact-value filters, repeatable (any of the given values): query parameter
+# -> the SearchRequest field holding its values.
+FILTER_FIELDS = {"category": "categories", "author": "authors", "source": "sources"}
 
 
 class BadRequest(ValueError):
@@ -27,6 +35,8 @@ class BadRequest(ValueError):
 
 
 _VN_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+# A bare calendar day: as an end bound it means the whole of that day.
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def parse_bound(value: str | None, name: str, end: bool) -> datetime | None:
@@ -39,10 +49,10 @@ def parse_bound(value: str | None, name: str, end: bool) -> datetime | None:
         m = _VN_DATE.match(text)
         if m:
             day = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-        elif len(text) == 10:
+        elif _ISO_DAY.match(text):
             day = date.fromisoformat(text)
         else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text)  # "Z" included (Python 3.11+)
             if moment.tzinfo is not None:
                 moment = moment.astimezone(VIETNAM).replace(tzinfo=None)
             return moment
@@ -53,7 +63,7 @@ def parse_bound(value: str | None, name: str, end: bool) -> datetime | None:
     return datetime.combine(day, time.min)
 
 
-def _int(value, name: str, default: int, low: int, high: int | None) -> int:
+def _int(value: str | None, name: str, default: int, low: int, high: int | None) -> int:
     if value is None or value == "":
         return default
     try:
@@ -76,30 +86,34 @@ class SearchRequest:
     sources: list[str] = field(default_factory=list)
     sort: str = "relevance"
     page: int = 1
-    size: int = 10
+    size: int = DEFAULT_PAGE_SIZE
     facets: bool = True
     highlight: bool = True
 
     @classmethod
-    def from_params(cls, get, getlist) -> "SearchRequest":
-        """From query parameters: ``get(name)`` and ``getlist(name)``."""
+    def from_params(cls, get: Callable[[str], str | None], getlist: Callable[[str], list[str]]) -> SearchRequest:
+        """From query parameters: ``get(name)`` and ``getlist(name)`` (for a web
+        request, ``request.args.get`` and ``request.args.getlist``)."""
         q = get("q") or ""
         if len(q) > MAX_QUERY_CHARS:
             raise BadRequest("query_too_long", f"the query is {len(q):,} characters; the limit is {MAX_QUERY_CHARS:,}")
         sort = (get("sort") or "relevance").strip()
         if sort not in SORTS:
             raise BadRequest("bad_sort", f"'sort' must be one of {', '.join(SORTS)}")
-        size = _int(get("size"), "size", 10, 1, MAX_PAGE_SIZE)
+        size = _int(get("size"), "size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         page = _int(get("page"), "page", 1, 1, None)
         if page * size > MAX_RESULT_WINDOW:
-            raise BadRequest("page_too_deep", f"page * size may be at most {MAX_RESULT_WINDOW:,}; narrow the search or use filters")
+            raise BadRequest("page_too_deep",
+                             f"page * size may be at most {MAX_RESULT_WINDOW:,}; narrow the search or use filters")
+        date_from = parse_bound(get("from"), "from", end=False)
+        date_to = parse_bound(get("to"), "to", end=True)
+        filters: dict[str, Any] = {
+            field_name: _values(getlist(name), name) for name, field_name in FILTER_FIELDS.items()}
         request = cls(
             q=q, sort=sort, page=page, size=size,
-            date_from=parse_bound(get("from"), "from", end=False),
-            date_to=parse_bound(get("to"), "to", end=True),
-            authors=_values(getlist("author"), "author"),
-            categories=_values(getlist("category"), "category"),
-            sources=_values(getlist("source"), "source"),
+            date_from=date_from,
+            date_to=date_to,
+            **filters,
             facets=(get("facets") or "true").lower() not in ("0", "false", "no"),
         )
         if request.date_from and request.date_to and request.date_from > request.date_to:
@@ -121,12 +135,8 @@ class SearchRequest:
             parts.append(f"đến {self.date_to:%d/%m/%Y}")
         return parts
 
-    @property
-    def has_filters(self) -> bool:
-        return bool(self.categories or self.authors or self.sources or self.date_from or self.date_to)
 
-
-def _values(values, name: str) -> list[str]:
+def _values(values: Iterable[str] | None, name: str) -> list[str]:
     cleaned = [v.strip() for v in values or [] if v and v.strip()]
     if len(cleaned) > MAX_FILTER_VALUES:
         raise BadRequest(f"bad_{name}", f"at most {MAX_FILTER_VALUES} '{name}' values")

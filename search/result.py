@@ -1,8 +1,14 @@
-"""The one result object that the CLI, the HTML page and the JSON API render."""
+"""The one result object that the CLI, the HTML page and the JSON API render.
+
+Every fact a reader sees on the page is in ``to_json`` too, so API clients
+and readers are told the same things (e.g. that words were dropped)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# What the page and the terminal say when ``relaxed`` is true.
+RELAXED_NOTE = "Không có bài nào chứa tất cả các từ; đang hiển thị những bài chứa nhiều từ nhất."
 
 
 @dataclass
@@ -44,7 +50,7 @@ class SearchResult:
     filters: list[str] = field(default_factory=list)
     suggestion: str | None = None
     relaxed: bool = False  # no article had every word; showing those with most
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the reader, in Vietnamese
 
     @property
     def pages(self) -> int:
@@ -59,4 +65,6 @@ class SearchResult:
                        for name, values in self.facets.items()},
             "filters": self.filters,
             "suggestion": self.suggestion,
+            "relaxed": self.relaxed,
+            "notes": self.notes,
         }

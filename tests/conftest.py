@@ -1,68 +1,48 @@
-"""Shared fixtures: indexes built from the project's demo archive and from
-small slices of the shared VNTC corpus (never the whole corpus in tests)."""
+"""The test suite's fixtures, all of them: the demo archive indexed once per
+session (read-only), a private copy of it for tests that write, the search
+engine on it, and web clients on it.
+
+Plain helpers live in helpers.py (paths, corpus slices, JSONL) and
+web_helpers.py (the app factory, error and schema checks), imported by name.
+The names below that tests import from here (ROOT, DEMO, SHARED, CORPUS,
+corpus_slice, write_jsonl, ids) are re-exported from helpers.py.
+"""
 
 from __future__ import annotations
 
-import gzip
-import itertools
-import json
+import shutil
 from pathlib import Path
 
 import pytest
+from helpers import CORPUS, DEMO, DEMO_ARTICLES, ROOT, SHARED, corpus_slice, ids, shared_path, write_jsonl
 
 from indexer.ingest import ingest
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "indexer" / "demo_archive" / "articles.jsonl"
-SHARED = ROOT.parent / "shared"
-CORPUS = SHARED / "corpus" / "vntc-train.jsonl.gz"
-
-
-def corpus_slice(count: int, start: int = 0) -> list[dict]:
-    if not CORPUS.exists():
-        pytest.skip("the shared corpus is not available")
-    with gzip.open(CORPUS, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in itertools.islice(handle, start, start + count)]
-
-
-def write_jsonl(path: Path, records) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                    encoding="utf-8")
-    return path
+__all__ = ["CORPUS", "DEMO", "ROOT", "SHARED", "corpus_slice", "ids", "shared_path", "write_jsonl"]
 
 
 @pytest.fixture(scope="session")
 def demo_index(tmp_path_factory) -> Path:
-    """The demo archive indexed once; tests must not write to it."""
+    """The demo archive indexed once per session; tests must not write to it."""
     path = tmp_path_factory.mktemp("demo-index")
     summary = ingest([DEMO], path, procs=1, show_progress=False)
-    assert summary.added == 48 and summary.rejected == 0
+    assert (summary.added, summary.rejected) == (DEMO_ARTICLES, 0), summary.line()
+    return path
+
+
+@pytest.fixture
+def writable_index(demo_index, tmp_path) -> Path:
+    """A private copy of the demo index for a test that writes."""
+    path = tmp_path / "index"
+    shutil.copytree(demo_index, path)
     return path
 
 
 @pytest.fixture(scope="session")
 def demo_engine(demo_index):
-    from search.engine import Engine
+    from search.engine import Engine  # the search stack only for the tests that search
 
     return Engine(demo_index)
-
-
-@pytest.fixture(scope="session")
-def corpus_index(tmp_path_factory) -> Path:
-    """1,500 real articles (several categories) plus the demo archive."""
-    path = tmp_path_factory.mktemp("corpus-index")
-    records = corpus_slice(500) + corpus_slice(500, start=12000) + corpus_slice(500, start=25000)
-    source = write_jsonl(path.parent / "corpus-slice.jsonl", records)
-    summary = ingest([source, DEMO], path, procs=2, show_progress=False)
-    assert summary.rejected == 0
-    return path
-
-
-@pytest.fixture(scope="session")
-def corpus_engine(corpus_index):
-    from search.engine import Engine
-
-    return Engine(corpus_index)
 
 
 @pytest.fixture
@@ -71,13 +51,32 @@ def search(demo_engine):
     from search.request import SearchRequest
 
     def run(q="", engine=None, **params):
-        params = {"q": q, **{k: v for k, v in params.items()}}
+        params = {"q": q, **params}
         lists = {k: (v if isinstance(v, list) else [v]) for k, v in params.items()}
-        request = SearchRequest.from_params(lambda k: params.get(k), lambda k: lists.get(k, []))
+        request = SearchRequest.from_params(params.get, lambda k: lists.get(k, []))
         return (engine or demo_engine).search(request)
 
     return run
 
 
-def ids(result) -> list[str]:
-    return [hit.id for hit in result.hits]
+# -- web clients (the web stack is imported only by the tests that use them) ----
+@pytest.fixture(scope="module")
+def client(demo_index):
+    """A read-only client on the demo index, writes disabled (no token)."""
+    from web_helpers import make_app
+
+    return make_app(demo_index).test_client()
+
+
+@pytest.fixture(scope="module")
+def spec(client) -> dict:
+    """The served OpenAPI document."""
+    return client.get("/api/openapi.json").get_json()
+
+
+@pytest.fixture
+def writer(writable_index):
+    """A client on a private index copy, with web_helpers.TOKEN configured."""
+    from web_helpers import TOKEN, make_app
+
+    return make_app(writable_index, API_TOKEN=TOKEN).test_client()

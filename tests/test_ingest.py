@@ -1,20 +1,26 @@
 """Ingestion: formats, bad input reported by file and line, re-ingest, delete, CLI."""
 
 import codecs
+import errno
+import gc
 import gzip
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
 import unicodedata
+import warnings
 from pathlib import Path
 
 import pytest
+from whoosh import writing
 
 from indexer import store
-from indexer.ingest import delete, ingest
+from indexer.ingest import PARALLEL_MIN_DOCS, Summary, delete, ingest, write_articles
+from indexer.records import article_from_dict
 from search.engine import Engine
 from search.request import SearchRequest
 from tests.conftest import DEMO, ROOT, SHARED, corpus_slice, write_jsonl
@@ -179,6 +185,7 @@ def test_parallel_ingest_of_a_corpus_slice_matches_serial(tmp_path):
     for q in ("ha noi", "cán bộ", '"phòng chống"'):
         a = Engine(tmp_path / "a").search(SearchRequest(q=q, size=20))
         b = Engine(tmp_path / "b").search(SearchRequest(q=q, size=20))
+        assert a.hits, q  # two empty lists would prove nothing
         assert [h.id for h in a.hits] == [h.id for h in b.hits]
 
 
@@ -241,3 +248,156 @@ def test_killed_run_leaves_the_previous_index_and_a_rerun_converges(tmp_path):
     assert Engine(tmp_path / "ix").search(SearchRequest(q="can bo tre")).total == 10
     subprocess.run(cmd, cwd=ROOT, check=True)
     assert count(tmp_path / "ix") == 10 + len({r["id"] for r in records})
+
+
+# -- nothing left behind -------------------------------------------------
+
+WORDS = ("cán bộ trẻ Thành ủy TP.HCM Hà Nội Đà Nẵng kinh tế giáo dục công nghệ thông tin "
+         "phát triển bền vững nông nghiệp y tế hòa bình khỏe mạnh ngày 18/1/2022").split()
+
+
+def varied_articles(count, words_each=40):
+    """Small articles of mixed Vietnamese words, different from one another."""
+    return [article(i, title=f"Bài {i}: {WORDS[i % len(WORDS)]} {WORDS[(i * 7) % len(WORDS)]}",
+                    body=" ".join(WORDS[(i * 13 + k * k) % len(WORDS)] for k in range(words_each)))
+            for i in range(count)]
+
+
+def cli_env(tmpdir):
+    return {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(ROOT)}
+
+
+def test_a_parallel_cli_run_leaves_nothing_in_the_temp_folder(tmp_path):
+    records = write_jsonl(tmp_path / "a.jsonl", varied_articles(PARALLEL_MIN_DOCS + 50))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    vnsearch = Path(sys.executable).with_name("vnsearch")
+    cmd = [str(vnsearch), "index", str(records), "--index", str(tmp_path / "ix"), "--procs", "2", "--quiet"]
+    out = subprocess.run(cmd, cwd=ROOT, env=cli_env(tmpdir), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"added {PARALLEL_MIN_DOCS + 50}" in out.stdout
+    assert sorted(p.name for p in tmpdir.iterdir()) == []
+
+
+def _processes_with_pyvi_loaded(group: int) -> int:
+    """Processes of the group that have loaded pycrfsuite (pyvi's CRF model)."""
+    loaded = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and "_pycrfsuite" in (stat.parent / "maps").read_text():
+                loaded += 1
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+    return loaded
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_a_killed_parallel_run_leaves_no_model_file_in_the_temp_folder(tmp_path):
+    records = write_jsonl(tmp_path / "a.jsonl", varied_articles(3000, words_each=80))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    cmd = [sys.executable, "-m", "webui.cli", "index", str(records), "--index", str(tmp_path / "ix"),
+           "--procs", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=cli_env(tmpdir), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _processes_with_pyvi_loaded(proc.pid) < 2:  # both workers are loading pyvi
+            assert proc.poll() is None, "the run ended before both workers loaded pyvi"
+            assert time.monotonic() < deadline, "the workers never loaded pyvi"
+            time.sleep(0.05)
+        time.sleep(2.5)  # loading the model takes about a second; then they segment (~8 s in all)
+        assert proc.poll() is None, "the run finished before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert sorted(p.name for p in tmpdir.iterdir()) == []
+
+
+# -- failed writes -------------------------------------------------------
+
+
+def _failing(records, at):
+    """The validated articles of ``records``, raising before the one at ``at``."""
+    for i, record in enumerate(records):
+        if i == at:
+            raise RuntimeError("the input stream broke")
+        yield article_from_dict(record)
+
+
+def _commit_fails(monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writing.SegmentWriter, "_commit_toc", full_disk)
+
+
+@pytest.mark.parametrize("how", ["stream", "stream-parallel", "commit", "commit-parallel", "delete"])
+def test_a_failed_write_closes_everything_and_changes_nothing(tmp_path, monkeypatch, how):
+    index_dir = tmp_path / "ix"
+    write_jsonl(tmp_path / "base.jsonl", [article(i) for i in range(5)])
+    ingest([tmp_path / "base.jsonl"], index_dir, procs=1, show_progress=False)
+    records = varied_articles(PARALLEL_MIN_DOCS + 50)
+    procs = 2 if how.endswith("parallel") else 1
+    # Unclosed files warn from finalizers, where an "error" filter cannot raise
+    # (the exception would be unraisable): record the warnings and look at them.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        ix = store.open_index(index_dir)
+        if how.startswith("commit") or how == "delete":
+            _commit_fails(monkeypatch)
+        with pytest.raises((RuntimeError, OSError)):
+            if how == "delete":
+                delete(["t-1"], index_dir)
+            else:
+                stream = _failing(records, at=PARALLEL_MIN_DOCS) if how.startswith("stream") else \
+                    map(article_from_dict, records)
+                write_articles(ix, index_dir, stream, len(records), Summary(), procs=procs)
+        del ix
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert multiprocessing.active_children() == []  # no indexing worker left waiting
+    monkeypatch.undo()
+    assert count(index_dir) == 5  # nothing of the failed write is visible
+    deleted, _ = delete(["t-1"], index_dir, lock_timeout=0)  # and the lock is free
+    assert deleted == ["t-1"]
+
+
+# -- lock timeout --------------------------------------------------------
+
+
+def test_lock_timeout_setting_is_read_when_writing(tmp_path, monkeypatch):
+    write_jsonl(tmp_path / "a.jsonl", [article(1)])
+    ingest([tmp_path / "a.jsonl"], tmp_path / "ix", procs=1, show_progress=False)
+    monkeypatch.setenv("VNSEARCH_LOCK_TIMEOUT", "1")  # after indexer.store was imported
+    holder = store.acquire_writer(store.open_index(tmp_path / "ix"), tmp_path / "ix")
+    try:
+        started = time.monotonic()
+        with pytest.raises(store.IndexBusy, match=r"waited 1 s"):
+            ingest([tmp_path / "a.jsonl"], tmp_path / "ix", procs=1, show_progress=False)
+        assert time.monotonic() - started < 10  # not the 60 s default
+        with pytest.raises(store.IndexBusy, match=r"waited 1 s"):
+            delete(["t-1"], tmp_path / "ix")
+    finally:
+        holder.cancel()
+    assert delete(["t-1"], tmp_path / "ix") == (["t-1"], [])
+
+
+@pytest.mark.parametrize("value, expected", [(None, 60.0), ("", 60.0), ("2.5", 2.5), ("0", 0.0)])
+def test_lock_timeout_comes_from_the_setting_or_defaults_to_60(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("VNSEARCH_LOCK_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("VNSEARCH_LOCK_TIMEOUT", value)
+    assert store.resolve_lock_timeout() == expected
+    assert store.resolve_lock_timeout(7.0) == 7.0  # an explicit argument wins
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "inf"])
+def test_an_invalid_lock_timeout_setting_is_a_clear_error(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("VNSEARCH_LOCK_TIMEOUT", value)
+    write_jsonl(tmp_path / "a.jsonl", [article(1)])
+    with pytest.raises(store.IndexProblem, match=r"VNSEARCH_LOCK_TIMEOUT must be a number of seconds"):
+        ingest([tmp_path / "a.jsonl"], tmp_path / "ix", procs=1, show_progress=False)

@@ -7,19 +7,7 @@ import json
 import time
 
 import pytest
-from webfixtures import (  # noqa: F401  (fixtures are used by name)
-    TOKEN,
-    XSS_ARTICLE,
-    assert_error,
-    auth,
-    check_response,
-    client,
-    make_app,
-    spec,
-    web_demo_index,
-    writable_index,
-    writer,
-)
+from web_helpers import TOKEN, XSS_ARTICLE, assert_error, auth, check_response, make_app
 
 
 def test_writes_are_disabled_without_a_configured_token(client, spec):

@@ -1,4 +1,4 @@
-"""The JSON API (documented in webui/openapi.py, served at /api/openapi.json).
+"""The JSON API (documented by webui/openapi.py, which serves /api/openapi.json).
 
 Reads are public; writes need ``Authorization: Bearer <VNSEARCH_API_TOKEN>``.
 Every failure goes through webui/errors.py, so clients see one error shape.
@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from search.request import SearchRequest
 from webui import feeds, urls
-from webui.app import engine
+from webui.context import engine
 from webui.errors import ApiError
 
 blueprint = Blueprint("api", __name__)
@@ -23,17 +23,12 @@ FORMATS = ("json", "csv", "atom")
 RELATED_DEFAULT, RELATED_MAX = 5, 20
 
 
-def search_request() -> SearchRequest:
-    """The search described by the query string (raises BadRequest)."""
-    return SearchRequest.from_params(request.args.get, request.args.getlist)
-
-
 @blueprint.get("/api/search")
 def search():
     output = request.args.get("format") or "json"
     if output not in FORMATS:
         raise ApiError(400, "bad_format", f"'format' must be one of {', '.join(FORMATS)}")
-    wanted = search_request()
+    wanted = SearchRequest.from_params(request.args.get, request.args.getlist)
     if output == "csv":
         # An export: the first CSV_ROWS matches in the requested order, no facets.
         wanted = dataclasses.replace(wanted, page=1, size=feeds.CSV_ROWS, facets=False,
@@ -76,13 +71,6 @@ def healthz():
     # A real (tiny) search, so "ok" means the index opens and answers.
     result = engine().search(SearchRequest(size=1, facets=False))
     return jsonify({"status": "ok", "documents": result.total})
-
-
-@blueprint.get("/api/openapi.json")
-def openapi():
-    from webui.openapi import document
-
-    return jsonify(document())
 
 
 @blueprint.post("/api/articles")

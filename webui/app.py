@@ -1,40 +1,24 @@
-"""The Flask application: settings, the engine, blueprints, security headers.
+"""The Flask application: the engine, the blueprints, the error handler,
+template helpers and security headers.
 
-Settings come from the environment (read when ``create_app`` runs, so tests
-and ``vnsearch serve`` can set them late); the ``config`` mapping passed to
-``create_app`` overrides them. ``SETTINGS`` below is the one table of them:
-VNSEARCH_INDEX, VNSEARCH_HOST (127.0.0.1), VNSEARCH_PORT (8000),
-VNSEARCH_THREADS (8), VNSEARCH_WORKERS (cores, at most 4), VNSEARCH_API_TOKEN
-(unset: writes answer 403).
-Config-only: MAX_CONTENT_LENGTH (10 MB; larger bodies get 413) and
-REFRESH_INTERVAL (1 s; how often a searcher looks for index changes, so
-writes show up in searches within about a second).
+Settings come from the environment through webui/settings.py (read when
+``create_app`` runs); the ``config`` mapping passed to ``create_app``
+overrides them. Config-only keys: MAX_CONTENT_LENGTH (10 MB; larger bodies
+get 413) and REFRESH_INTERVAL (1 s; how often a searcher looks for index
+changes, so writes show up in searches within about a second).
 """
 
 from __future__ import annotations
 
-import os
-
-from flask import Flask, current_app, request
+from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 
 from search.engine import Engine
-
-MAX_BODY_BYTES = 10 * 1024 * 1024  # a few thousand articles per POST is plenty
-
-# (environment variable, config key, default, converter, help): one table
-# that create_app, serve() and the OpenAPI description all read.
-SETTINGS = (
-    ("VNSEARCH_INDEX", "INDEX_DIR", None, str, "index directory (default index_data)"),
-    ("VNSEARCH_HOST", "HOST", "127.0.0.1", str, "address `vnsearch serve` binds to"),
-    ("VNSEARCH_PORT", "PORT", 8000, int, "port `vnsearch serve` listens on"),
-    ("VNSEARCH_THREADS", "THREADS", 8, int, "waitress threads per worker process"),
-    ("VNSEARCH_WORKERS", "WORKERS", min(4, os.cpu_count() or 1), int,
-     "server processes sharing the port (default: cores, at most 4); Python runs one "
-     "thread at a time per process, so this is what uses several cores"),
-    ("VNSEARCH_API_TOKEN", "API_TOKEN", None, str,
-     "bearer token for POST/DELETE /api/articles, ASCII (e.g. python -c 'import secrets; "
-     "print(secrets.token_urlsafe(32))'); unset disables writes (403)"),
-)
+from search.request import DEFAULT_PAGE_SIZE, FILTER_FIELDS, MAX_QUERY_CHARS
+from search.result import RELAXED_NOTE
+from webui import api, errors, feeds, filters, openapi, pages, urls
+from webui.context import ENGINE_KEY, is_api_path
+from webui.settings import MAX_BODY_BYTES, settings_from_env
 
 # No script at all: the site works without JavaScript, so the policy can
 # forbid every script, inline or not. Inline SVG uses presentation
@@ -44,18 +28,11 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'none'; img-src 'self' data:"
 )
 
-
-def settings_from_env(environ=None) -> dict:
-    """The SETTINGS table read from the environment (unset or empty = default)."""
-    environ = os.environ if environ is None else environ
-    values = {}
-    for env_name, key, default, convert, _ in SETTINGS:
-        raw = (environ.get(env_name) or "").strip()
-        try:
-            values[key] = convert(raw) if raw else default
-        except ValueError:
-            raise ValueError(f"{env_name} must be a whole number, got {raw!r}") from None
-    return values
+# What the templates state (input maxlength, "up to 1.000 rows", the filter
+# parameters), taken from the code that enforces it rather than copied.
+TEMPLATE_CONSTANTS = {"MAX_QUERY_CHARS": MAX_QUERY_CHARS, "DEFAULT_PAGE_SIZE": DEFAULT_PAGE_SIZE,
+                      "CSV_ROWS": feeds.CSV_ROWS, "FILTER_FIELDS": tuple(FILTER_FIELDS),
+                      "RELAXED_NOTE": RELAXED_NOTE}
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -65,31 +42,22 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     # Vietnamese stays readable in JSON, and keys keep the documented order.
+    assert isinstance(app.json, DefaultJSONProvider)  # Flask's default provider
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    app.extensions["vnsearch.engine"] = Engine(app.config["INDEX_DIR"],
-                                               refresh_interval=app.config["REFRESH_INTERVAL"])
-
-    from webui import api, errors, filters, pages, urls
+    app.extensions[ENGINE_KEY] = Engine(app.config["INDEX_DIR"], refresh_interval=app.config["REFRESH_INTERVAL"],
+                                        cache_mb=app.config["CACHE_MB"], lock_timeout=app.config["LOCK_TIMEOUT"])
 
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(openapi.blueprint)
     app.register_blueprint(pages.blueprint)
     errors.register(app)
     filters.register(app)
-    app.add_template_global(urls.search_url)
-    app.add_template_global(urls.toggle_url)
-    app.add_template_global(urls.without_filters)
+    for helper in (urls.search_url, urls.toggle_url, urls.without_filters):
+        app.add_template_global(helper)
+    app.jinja_env.globals.update(TEMPLATE_CONSTANTS)
     app.after_request(_headers)
     return app
-
-
-def engine() -> Engine:
-    return current_app.extensions["vnsearch.engine"]
-
-
-def is_api_path(path: str) -> bool:
-    """Paths that answer JSON (and JSON errors) rather than HTML."""
-    return path.startswith("/api/") or path == "/api" or path == "/healthz"
 
 
 def _headers(response):

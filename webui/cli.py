@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from textwrap import shorten
 
 from indexer import ingest, store
 from search.request import BadRequest, SearchRequest
+from search.result import RELAXED_NOTE
 
 
 def _add_index_arg(parser):
@@ -108,12 +110,13 @@ def cmd_search(args) -> int:
 
 def render_text(result) -> str:
     """The result object as plain text for a terminal."""
-    import re
-
     lines = [f"{result.total:,} results ({result.took_ms:.0f} ms)"
              + (f" - {'; '.join(result.filters)}" if result.filters else "")]
     if result.suggestion:
         lines.append(f"Có phải bạn muốn tìm: {result.suggestion}")
+    lines += result.notes
+    if result.relaxed:
+        lines.append(RELAXED_NOTE)
     first = (result.page - 1) * result.size
     for number, hit in enumerate(result.hits, start=first + 1):
         date = hit.published[:10] if hit.published else "----------"

@@ -12,8 +12,8 @@ from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from indexer import store
-from search.request import BadRequest
-from webui.app import is_api_path
+from search.request import MAX_PAGE_SIZE, BadRequest
+from webui.context import is_api_path
 
 
 class ApiError(Exception):
@@ -40,7 +40,7 @@ TITLES_VI = {
 MESSAGES_VI = {
     "bad_date": "Ngày không hợp lệ. Hãy nhập ngày theo dạng dd/mm/yyyy hoặc yyyy-mm-dd, "
                 "và ngày bắt đầu không sau ngày kết thúc.",
-    "bad_size": "Số kết quả mỗi trang phải từ 1 đến 100.",
+    "bad_size": f"Số kết quả mỗi trang phải từ 1 đến {MAX_PAGE_SIZE}.",
     "bad_page": "Số trang phải là số nguyên dương.",
     "page_too_deep": "Trang này quá sâu. Hãy thu hẹp tìm kiếm bằng bộ lọc.",
     "query_too_long": "Câu tìm kiếm quá dài. Hãy rút gọn câu tìm kiếm.",

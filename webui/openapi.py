@@ -1,17 +1,31 @@
-"""The API contract as OpenAPI 3.1, served at /api/openapi.json.
+"""The API contract as OpenAPI 3.1, and the route that serves it at
+/api/openapi.json.
 
-Written in Python rather than as a static file so the limits it states are
-the ones the code enforces (they are imported, not copied). The test suite
-checks real responses against these schemas and fails when a route exists
-that this document does not describe.
+Written in Python rather than as a static file so the limits, facet names and
+settings it states are the ones the code uses (they are imported, not
+copied). The test suite checks real responses against these schemas and
+fails when a route exists that this document does not describe.
 """
 
 from __future__ import annotations
 
-from search.request import MAX_FILTER_VALUES, MAX_PAGE_SIZE, MAX_QUERY_CHARS, MAX_RESULT_WINDOW, SORTS
+from flask import Blueprint, jsonify
+
+from search.engine import FACETS
+from search.request import (
+    DEFAULT_PAGE_SIZE,
+    FILTER_FIELDS,
+    MAX_FILTER_VALUES,
+    MAX_PAGE_SIZE,
+    MAX_QUERY_CHARS,
+    MAX_RESULT_WINDOW,
+    SORTS,
+)
 from webui.api import FORMATS, RELATED_DEFAULT, RELATED_MAX
-from webui.app import MAX_BODY_BYTES, SETTINGS
 from webui.feeds import CSV_COLUMNS, CSV_ROWS
+from webui.settings import MAX_BODY_BYTES, SETTINGS
+
+blueprint = Blueprint("openapi", __name__)
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 
@@ -51,11 +65,17 @@ SCHEMAS = {
         "took_ms": {"type": "number"},
         "hits": {"type": "array", "items": _ref("Hit")},
         "facets": _obj({name: {"type": "array", "items": _ref("FacetValue")}
-                        for name in ("category", "author", "source", "year", "month")},
+                        for name in FACETS},
                        required=[]),
         "filters": {"type": "array", "items": {"type": "string"},
                     "description": "the filters in Vietnamese words, e.g. 'chuyên mục: Thể thao'"},
         "suggestion": {"type": ["string", "null"], "description": "a likely intended query"},
+        "relaxed": {"type": "boolean", "description": (
+            "true when no article has every word of the query, so the hits are the articles "
+            "with most of them")},
+        "notes": {"type": "array", "items": {"type": "string"}, "description": (
+            "what the reader should know about how the query was read, in Vietnamese (e.g. "
+            "that words beyond the limit were ignored); the HTML page shows the same notes")},
     }),
     "Article": _obj({
         "id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
@@ -127,11 +147,11 @@ SEARCH_PARAMS = [
     _param("to", {"type": "string"}, "latest date (a bare date includes the whole day)"),
     *[_param(name, {"type": "array", "items": {"type": "string"}, "maxItems": MAX_FILTER_VALUES},
              f"exact {name}; repeat for several (any of them)", style="form", explode=True)
-      for name in ("author", "category", "source")],
+      for name in FILTER_FIELDS],
     _param("sort", {"type": "string", "enum": list(SORTS), "default": "relevance"}, "order"),
     _param("page", {"type": "integer", "minimum": 1, "default": 1},
            f"page number; page*size may be at most {MAX_RESULT_WINDOW}"),
-    _param("size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 10},
+    _param("size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
            "results per page"),
     _param("facets", {"type": "string", "enum": ["true", "false"], "default": "true"},
            "false skips facet counts (faster; 'facets' is then {})"),
@@ -179,6 +199,12 @@ def _paths() -> dict:
         "/healthz": {"get": {"summary": "Liveness: the index opens and answers a search",
                              "responses": {"200": _json(_ref("Health"), "ok"), **_errors(503)}}},
     }
+
+
+@blueprint.get("/api/openapi.json")
+def serve_document():
+    """The document as JSON (public, like every GET of the API)."""
+    return jsonify(document())
 
 
 def document() -> dict:

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, render_template, request
 
-from search.request import MAX_RESULT_WINDOW
+from search.request import MAX_RESULT_WINDOW, SearchRequest
 from webui import chart, urls
-from webui.api import search_request
-from webui.app import engine
+from webui.context import engine
 
 blueprint = Blueprint("pages", __name__)
 
@@ -30,7 +29,7 @@ class FacetLink:
 
 @blueprint.get("/")
 def search():
-    wanted = search_request()
+    wanted = SearchRequest.from_params(request.args.get, request.args.getlist)
     result = engine().search(wanted)
     args = request.args
     return render_template(

@@ -17,14 +17,15 @@ import sys
 import threading
 import time
 
+import waitress
+
 from indexer import store
-from webui.app import MAX_BODY_BYTES, create_app, settings_from_env
+from webui.app import create_app
+from webui.settings import MAX_BODY_BYTES, settings_from_env
 
 
 def serve(index_dir=None, host=None, port=None) -> int:
     """Serve until interrupted; returns the process exit code."""
-    import waitress
-
     try:
         settings = settings_from_env()
     except ValueError as exc:
@@ -57,11 +58,11 @@ def serve(index_dir=None, host=None, port=None) -> int:
         if pid == 0:  # a worker: serve until the parent stops us (or dies)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             _exit_with_parent(os.getppid())
-            _run(waitress, app, listener, threads)
+            _run(app, listener, threads)
             os._exit(0)
         children.append(pid)
     try:
-        _run(waitress, app, listener, threads)  # returns after Ctrl+C / SIGINT
+        _run(app, listener, threads)  # returns after Ctrl+C / SIGINT
     finally:
         for pid in children:
             try:
@@ -91,7 +92,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _run(waitress, app, listener, threads: int) -> None:
+def _run(app, listener, threads: int) -> None:
     server = waitress.create_server(
         app, sockets=[listener], threads=threads, ident="vnsearch",
         # Flask answers bodies over MAX_BODY_BYTES with the JSON 413; waitress

@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 from flask import url_for
 from werkzeug.datastructures import MultiDict
 
-FILTER_PARAMS = ("author", "category", "source", "from", "to")
+from search.request import FILTER_FIELDS
+
+FILTER_PARAMS = (*FILTER_FIELDS, "from", "to")
 
 
 def search_url(args, changes: dict | None = None, *, endpoint: str = "pages.search",

@@ -1,4 +1,4 @@
-"""Parser for raw scraped article text files (see shared/samples/raw-article-000.txt).
+"""Parser for raw scraped article text files.
 
 Layout written by the scraper, every part optional:
 
@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+from typing import Any
 
-# Asia/Ho_Chi_Minh has been UTC+7 with no DST since 1975; a fixed offset avoids
-# depending on tzdata being installed (zoneinfo has none on Windows/slim images).
-VN_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+from indexer.records import VIETNAM
 
 _DATE = (
     r"(?:(?:thứ\s+\w+|chủ\s+nhật),?\s*)?"  # optional weekday ("Thứ ba, 18/1/2022")
@@ -59,7 +58,7 @@ def _same(a: str, b: str) -> bool:
     return bool(a) and a.casefold() == b.casefold()
 
 
-def _parse_byline(line: str, warnings: list[str]):
+def _parse_byline(line: str, warnings: list[str]) -> tuple[str | None, str | None] | None:
     """Return (author, published) if ``line`` is a byline, else None."""
     m = _BYLINE_RE.match(line)
     if not m:
@@ -69,7 +68,7 @@ def _parse_byline(line: str, warnings: list[str]):
         dt = datetime(
             int(m.group("y")), int(m.group("m")), int(m.group("d")),
             int(m.group("H") or 0), int(m.group("M") or 0), int(m.group("S") or 0),
-            tzinfo=VN_TZ,
+            tzinfo=VIETNAM,
         )
     except ValueError as exc:  # 32/13/2022, 25:61 ...: keep the author, drop the date
         warnings.append(f"invalid date in byline {line!r}: {exc}")
@@ -82,7 +81,9 @@ def _split_body(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
 
     ``lines`` keeps its blank lines: a caption is the line *directly* under an
     image name, whereas a paragraph after a blank line is ordinary body text."""
-    paras, captions, images = [], [], []
+    paras: list[str] = []
+    captions: list[str] = []
+    images: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -99,9 +100,11 @@ def _split_body(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
     return paras, captions, images
 
 
-def parse_raw_article(text: str) -> dict:
-    result = {"title": "", "lead": None, "author": None, "published": None,
-              "body": "", "captions": [], "images": [], "warnings": []}
+def parse_raw_article(text: str | bytes | None) -> dict[str, Any]:
+    """title, lead, author, published (ISO 8601, Vietnam time), body,
+    captions, images and warnings of a scraped article file."""
+    result: dict[str, Any] = {"title": "", "lead": None, "author": None, "published": None,
+                              "body": "", "captions": [], "images": [], "warnings": []}
     try:
         _parse(text, result)
     except Exception as exc:  # noqa: BLE001 - contract: never raise on scraped input
@@ -109,7 +112,7 @@ def parse_raw_article(text: str) -> dict:
     return result
 
 
-def _parse(text: str, result: dict) -> None:
+def _parse(text: object, result: dict[str, Any]) -> None:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     elif not isinstance(text, str):

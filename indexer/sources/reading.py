@@ -20,23 +20,30 @@ import json
 import os
 import re
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Any, cast
 
 from indexer.sources.raw_text import parse_raw_article
+
+Paths = Iterable[str | os.PathLike[str]]
 
 MAX_RECORD_BYTES = 8 * 1024 * 1024  # one article larger than this is refused
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 TEXT_SUFFIXES = (".txt",)
 _AUTHOR_LINE = re.compile(r"^[^|\n]{1,120}\|\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{4}", re.M)
+# Characters searched for that byline: the scraper writes it a few lines from
+# the top, under a teaser and a title (a few hundred characters at most), so
+# a date deep in a plain-text body does not turn the file into a scraped one.
+BYLINE_SEARCH_CHARS = 4000
 
 
 @dataclass
 class RawRecord:
     path: str
     line: int
-    data: dict
+    data: Any  # what the file held; article_from_dict says whether it is a record
 
 
 @dataclass
@@ -52,7 +59,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-def iter_files(paths) -> Iterator[tuple[Path, bool]]:
+def iter_files(paths: Paths) -> Iterator[tuple[Path, bool]]:
     """Files under ``paths`` with a flag: named explicitly (read whatever its
     suffix) or found by walking a directory (only known suffixes)."""
     for raw in paths:
@@ -67,7 +74,7 @@ def iter_files(paths) -> Iterator[tuple[Path, bool]]:
             yield path, True
 
 
-def read_paths(paths) -> Iterator[RawRecord | Problem]:
+def read_paths(paths: Paths) -> Iterator[RawRecord | Problem]:
     for path, explicit in iter_files(paths):
         name = path.name.lower()
         if not path.exists():
@@ -89,9 +96,9 @@ def _bom_encoding(head: bytes) -> str | None:
     return None
 
 
-def _open_binary(path: Path):
+def _open_binary(path: Path) -> IO[bytes]:
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return open(path, "rb")
 
 
@@ -100,8 +107,10 @@ def read_jsonl(path: Path) -> Iterator[RawRecord | Problem]:
     lineno = 0
     try:
         with _open_binary(path) as handle:
-            head = handle.peek(4)[:4] if hasattr(handle, "peek") else b""
+            peek = getattr(handle, "peek", None)
+            head = peek(4)[:4] if peek is not None else b""
             encoding = _bom_encoding(head)
+            source: Iterable[bytes]
             if encoding == "utf-16":
                 lines = handle.read().decode("utf-16").splitlines()
                 source = (line.encode("utf-8") for line in lines)
@@ -170,7 +179,7 @@ def read_text_file(path: Path) -> Iterator[RawRecord | Problem]:
         return
     if note:
         yield Problem(where, None, note, notice=True)
-    if _AUTHOR_LINE.search(text[:4000]):
+    if _AUTHOR_LINE.search(text[:BYLINE_SEARCH_CHARS]):
         data = parse_raw_article(text)
         warnings = data.pop("warnings", [])
         if warnings:  # e.g. a date like 32/13/2022: refuse rather than guess
@@ -181,7 +190,7 @@ def read_text_file(path: Path) -> Iterator[RawRecord | Problem]:
     yield RawRecord(where, 1, data)
 
 
-def parse_plain_text(text: str) -> dict:
+def parse_plain_text(text: str) -> dict[str, str]:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").strip().split("\n")
     title = lines[0].strip() if lines else ""
     body = "\n".join(lines[1:]).strip()

@@ -1,21 +1,15 @@
-"""Fixtures and helpers shared by the web tests (imported by them explicitly,
-so tests/conftest.py stays the indexer's).
-
-Every test works on its own temporary index built from the demo archive;
-tests that write get a private copy, so test order never matters.
-"""
+"""Helpers for the web tests: the app with test settings, a bearer token and
+an article full of script payloads, the API's one error shape, and a small
+JSON Schema check of responses against the served OpenAPI document."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
+from flask import Flask
 
-from indexer.ingest import ingest
 from webui.app import create_app
 
-DEMO = Path(__file__).resolve().parent.parent / "indexer" / "demo_archive" / "articles.jsonl"
 TOKEN = "t0k3n-Vx9_qL2"  # HTTP headers are ASCII in practice, so tokens are too
 
 XSS_TITLE = "<script>alert(1)</script> Tin giả mạo"
@@ -29,46 +23,13 @@ XSS_ARTICLE = {
 }
 
 
-@pytest.fixture(scope="session")
-def web_demo_index(tmp_path_factory) -> Path:
-    """The 48-article demo archive, indexed once per test session (read-only)."""
-    path = tmp_path_factory.mktemp("demo-index")
-    summary = ingest([str(DEMO)], path, procs=1, show_progress=False)
-    assert summary.added == 48, summary.line()
-    return path
-
-
-@pytest.fixture
-def writable_index(web_demo_index, tmp_path) -> Path:
-    """A private copy of the demo index for a test that writes."""
-    path = tmp_path / "index"
-    shutil.copytree(web_demo_index, path)
-    return path
-
-
-def make_app(index: Path, **config):
+# -- the web app ------------------------------------------------------------------
+def make_app(index: Path | str, **config) -> Flask:
+    """The app on ``index`` with test settings: writes off, every request sees the last commit."""
     settings = {"INDEX_DIR": str(index), "TESTING": True, "API_TOKEN": None,
                 "REFRESH_INTERVAL": 0.0}
     settings.update(config)
     return create_app(settings)
-
-
-@pytest.fixture(scope="module")
-def client(web_demo_index):
-    """A read-only client on the demo index, writes disabled (no token)."""
-    return make_app(web_demo_index).test_client()
-
-
-@pytest.fixture(scope="module")
-def spec(client) -> dict:
-    """The served OpenAPI document."""
-    return client.get("/api/openapi.json").get_json()
-
-
-@pytest.fixture
-def writer(writable_index):
-    """A client on a private index copy, with TOKEN configured."""
-    return make_app(writable_index, API_TOKEN=TOKEN).test_client()
 
 
 def auth(token: str = TOKEN) -> dict:

@@ -1,0 +1,75 @@
+"""Server settings: one table, read from the environment.
+
+``SETTINGS`` is the only list of them; ``create_app``, ``vnsearch serve`` and
+the OpenAPI description all read it, and the test suite checks that each is
+documented. Unset or empty variables take the default:
+
+VNSEARCH_INDEX (index_data), VNSEARCH_HOST (127.0.0.1), VNSEARCH_PORT (8000),
+VNSEARCH_THREADS (8), VNSEARCH_WORKERS (cores, at most 4), VNSEARCH_API_TOKEN
+(unset: writes answer 403), VNSEARCH_CACHE_MB (64 per process), VNSEARCH_LOCK_TIMEOUT (60 seconds; how long a
+write waits for another writer's lock before giving up).
+
+Settings are read when ``create_app`` or ``serve`` runs, not at import, so
+tests and ``vnsearch serve`` can set them late.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # a few thousand articles per POST is plenty
+
+
+def whole_number(raw: str) -> int:
+    return int(raw)
+
+
+def seconds(raw: str) -> float:
+    """A duration in seconds: a finite, non-negative number such as 60 or 2.5."""
+    value = float(raw)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(raw)
+    return value
+
+
+# What each converter accepts, for the error message.
+EXPECTED: dict[Callable, str] = {whole_number: "a whole number",
+                                 seconds: "a number of seconds, e.g. 60 or 2.5"}
+
+# (environment variable, config key, default, converter, help)
+SETTINGS: tuple[tuple[str, str, object, Callable[[str], object], str], ...] = (
+    ("VNSEARCH_INDEX", "INDEX_DIR", None, str, "index directory (default index_data)"),
+    ("VNSEARCH_HOST", "HOST", "127.0.0.1", str, "address `vnsearch serve` binds to"),
+    ("VNSEARCH_PORT", "PORT", 8000, whole_number, "port `vnsearch serve` listens on"),
+    ("VNSEARCH_THREADS", "THREADS", 8, whole_number, "waitress threads per worker process"),
+    ("VNSEARCH_WORKERS", "WORKERS", min(4, os.cpu_count() or 1), whole_number,
+     ("server processes sharing the port (default: cores, at most 4); Python runs one "
+      "thread at a time per process, so this is what uses several cores")),
+    ("VNSEARCH_API_TOKEN", "API_TOKEN", None, str,
+     ("bearer token for POST/DELETE /api/articles, ASCII (e.g. python -c 'import secrets; "
+      "print(secrets.token_urlsafe(32))'); unset disables writes (403)")),
+    ("VNSEARCH_CACHE_MB", "CACHE_MB", 64, whole_number,
+     ("megabytes each server process may keep in its read caches (decoded postings, phrase "
+      "positions, filter masks), whatever clients send; the index itself is memory-mapped and "
+      "shared by all processes through the page cache")),
+    ("VNSEARCH_LOCK_TIMEOUT", "LOCK_TIMEOUT", 60.0, seconds,
+     ("seconds a write (POST/DELETE here, `vnsearch index` or `delete`) waits while another "
+      "process holds the index's write lock before giving up (503 index_busy; default 60)")),
+)
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> dict:
+    """The SETTINGS table read from the environment (unset or empty = default).
+
+    Raises ValueError naming the variable when a value cannot be converted."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for env_name, key, default, convert, _ in SETTINGS:
+        raw = (environ.get(env_name) or "").strip()
+        try:
+            values[key] = convert(raw) if raw else default
+        except ValueError:
+            raise ValueError(f"{env_name} must be {EXPECTED.get(convert, 'valid')}, got {raw!r}") from None
+    return values
