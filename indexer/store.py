@@ -4,24 +4,38 @@ Whoosh commits are atomic (a new TOC file is renamed into place), so a run
 killed part-way leaves the last committed index readable. The write lock is
 an OS file lock (flock) on ``MAIN_WRITELOCK``: the kernel releases it when its
 process dies, so a killed indexer never leaves a stale lock behind; a second
-writer waits up to ``lock_timeout`` seconds for its turn, then gives up with
-``IndexBusy``.
+writer waits up to ``lock_timeout`` seconds for its turn (the
+VNSEARCH_LOCK_TIMEOUT setting, read when the writer is asked for), then gives
+up with ``IndexBusy``.
+
+``writing`` is the one way this project writes: commit when the block ends,
+cancel (closing every file and releasing the lock) when anything fails.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from whoosh import index
+from whoosh.filedb.filestore import FileStorage
 from whoosh.index import LockError
+from whoosh.multiproc import MpWriter
+from whoosh.writing import SegmentWriter
 
+from indexer.arrays import ArraysCodec, remove_stale
+from indexer.closing import close_files
 from indexer.schema import build_schema
 
 DEFAULT_INDEX_DIR = "index_data"
-DEFAULT_LOCK_TIMEOUT = float(os.environ.get("VNSEARCH_LOCK_TIMEOUT", "60"))
+LOCK_TIMEOUT_VARIABLE = "VNSEARCH_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a writer waits for another when the variable is not set
 
 
 class IndexProblem(Exception):
@@ -36,47 +50,150 @@ class IndexMissing(IndexProblem):
     pass
 
 
-def resolve_index_dir(path: str | os.PathLike | None = None) -> Path:
+class BadSetting(IndexProblem):
+    """An environment setting with a value that cannot be used."""
+
+
+def resolve_index_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(path or os.environ.get("VNSEARCH_INDEX") or DEFAULT_INDEX_DIR)
+
+
+def resolve_lock_timeout(lock_timeout: float | None = None) -> float:
+    """Seconds a writer waits for another: ``lock_timeout`` when given, else
+    the VNSEARCH_LOCK_TIMEOUT setting as it is now, else 60."""
+    if lock_timeout is not None:
+        return lock_timeout
+    raw = os.environ.get(LOCK_TIMEOUT_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise BadSetting(f"{LOCK_TIMEOUT_VARIABLE} must be a number of seconds (0 or more), "
+                         f"not {raw!r}")
+    return value
 
 
 def index_exists(path: Path) -> bool:
     return path.is_dir() and index.exists_in(str(path))
 
 
-def open_index(path: Path):
+def _storage(path: Path, mmap: bool = True) -> FileStorage:
+    return FileStorage(str(path), supports_mmap=mmap)
+
+
+def open_index(path: Path) -> Any:
+    """The index at ``path`` (a whoosh FileIndex: it holds no open file)."""
     if not index_exists(path):
         raise IndexMissing(f"no index at {path}: build one with `vnsearch index FILES --index {path}`")
-    return index.open_dir(str(path))
+    return _storage(path).open_index()
 
 
-def open_or_create(path: Path):
+def open_for_search(path: Path) -> Any:
+    """The index for long-lived searchers: segments are read with plain reads,
+    not mmap, because whoosh-reloaded copies a mapped segment into a private
+    buffer (BytesIO) for every searcher, so each server thread held the whole
+    index in its own memory. Plain reads go through the kernel's page cache,
+    shared by every process. (A searcher then holds an open file per segment
+    until it is closed.)"""
+    if not index_exists(path):
+        raise IndexMissing(f"no index at {path}: build one with `vnsearch index FILES --index {path}`")
+    return _storage(path, mmap=False).open_index()
+
+
+def open_or_create(path: Path) -> Any:
     if index_exists(path):
-        return index.open_dir(str(path))
+        return _storage(path).open_index()
     try:
         path.mkdir(parents=True, exist_ok=True)
-        return index.create_in(str(path), build_schema())
+        return _storage(path).create().create_index(build_schema())
     except OSError as exc:
         raise IndexProblem(f"cannot create an index in {path}: {exc.strerror or exc}") from None
 
 
-def acquire_writer(ix, path: Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, **kwargs):
-    """A writer, waiting for another writer to finish if need be."""
+def acquire_writer(ix: Any, path: Path, lock_timeout: float | None = None, **kwargs: Any) -> Any:
+    """A writer, waiting for another writer to finish if need be
+    (``lock_timeout``: see ``resolve_lock_timeout``)."""
+    timeout = resolve_lock_timeout(lock_timeout)
     if not os.access(path, os.W_OK):
         raise IndexProblem(f"the index directory {path} is not writable")
+    kwargs.setdefault("codec", ArraysCodec())  # segments get their search arrays as they are written
     try:
-        return ix.writer(timeout=lock_timeout, delay=0.25, **kwargs)
+        return _new_writer(ix, timeout=timeout, delay=0.25, **kwargs)
     except LockError:
         raise IndexBusy(
-            f"another process is writing to the index at {path} (waited {lock_timeout:.0f} s). "
+            f"another process is writing to the index at {path} (waited {timeout:.0f} s). "
             "Wait for it to finish and run again. The lock is an OS file lock, released when "
             "its process exits, so a killed indexer cannot leave it stuck."
         ) from None
 
 
-def stats(path: Path) -> dict:
+def _new_writer(ix: Any, procs: int = 1, **kwargs: Any) -> Any:
+    """What ``ix.writer()`` makes, but a writer whose constructor fails (a
+    full disk while it writes its file headers) closes the files it had
+    opened and releases the lock, instead of leaving them to the garbage
+    collector."""
+    cls: Any = MpWriter if procs > 1 else SegmentWriter
+    if procs > 1:
+        kwargs["procs"] = procs
+    writer = cls.__new__(cls)
+    try:
+        writer.__init__(ix, **kwargs)
+    except BaseException:
+        close_files(writer.__dict__.values())
+        lock = getattr(writer, "writelock", None)
+        if lock is not None and getattr(lock, "fd", None) is not None:
+            lock.release()
+        raise
+    return writer
+
+
+@contextmanager
+def writing(ix: Any, path: Path, lock_timeout: float | None = None, **kwargs: Any) -> Iterator[Any]:
+    """A writer for the block: committed when the block ends, abandoned (every
+    file closed, the lock released, nothing visible) when the block or the
+    commit fails."""
+    writer = acquire_writer(ix, path, lock_timeout, **kwargs)
+    try:
+        # Holding the lock: arrays of segments merged away, or left by a
+        # killed run, can go (only this writer's new segment is in progress).
+        remove_stale(path, {s.segment_id() for s in writer.segments} | {writer.newsegment.segment_id()})
+        yield writer
+        writer.commit()
+    except BaseException as exc:
+        _abandon(writer, exc)
+        raise
+
+
+def _abandon(writer: Any, failure: BaseException) -> None:
+    """Cancel a failed write without hiding why it failed."""
+    # Whoosh's MpWriter.cancel only flags its worker processes in this
+    # process; the workers would wait on their job queue forever (and
+    # multiprocessing waits for them at exit). Stop them first.
+    for task in getattr(writer, "tasks", ()):
+        if task.is_alive():
+            task.terminate()
+        task.join()
+    try:
+        if not writer.is_closed:  # a commit that failed late may have closed it
+            writer.cancel()
+    except Exception as exc:  # noqa: BLE001 - the first failure is the one to report
+        failure.add_note(f"cancelling the index writer failed too: {exc!r}")
+    finally:
+        close_files(vars(writer).values())  # what a failed cancel could not close
+        lock = writer.writelock  # released by a successful cancel; never left held
+        if lock is not None and lock.fd is not None:
+            try:
+                lock.release()
+            except OSError as exc:
+                failure.add_note(f"releasing the index lock failed too: {exc!r}")
+
+
+def stats(path: Path) -> dict[str, Any]:
     ix = open_index(path)
-    files = [p for p in path.iterdir() if p.is_file()]
+    files = [p for p in path.rglob("*") if p.is_file()]
     tocs = [p for p in files if p.name.endswith(".toc")]
     last = max((p.stat().st_mtime for p in tocs), default=time.time())
     with ix.searcher() as searcher:
@@ -88,5 +205,5 @@ def stats(path: Path) -> dict:
         "segments": segments,
         "size_bytes": sum(p.stat().st_size for p in files),
         "fields": sorted(ix.schema.names()),
-        "last_update": datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="seconds"),
+        "last_update": datetime.fromtimestamp(last, UTC).isoformat(timespec="seconds"),
     }

@@ -1,4 +1,4 @@
-"""Parsed query -> query plan (plan.py), with the ranking rules in one place.
+"""Parsed query -> one QueryPlan (plan.py), with the ranking rules in one place.
 
 Ranking is BM25F (k1=1.2, b=0.75; executor.py) over the analysed fields. Every query word
 becomes a clause that must match ``content`` (title + lead + captions + body)
@@ -21,22 +21,46 @@ On top of that, optional clauses add:
                        2 x the phrase's idf (a rare phrase of common words is
                        strong evidence) plus PHRASE_BOOST x the mean BM25 of the
                        words (checked on every match when there are at most 2,000)
+
+A plain query of RELAX_MIN_WORDS words or more also gets a relaxed fallback
+(executor.py): when the articles with every word do not fill the page, those
+with most of the words follow them.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from indexer.analysis import EXACT, FOLD, SPECIAL, has_accents, terms
-from search import plan as P
-from search import querylang as L
+from search.plan import (
+    AllOf,
+    AnyOf,
+    AnyTerm,
+    Everything,
+    Exclude,
+    Node,
+    PhraseMatch,
+    PlainWord,
+    QueryPlan,
+    Relaxation,
+    ScoredTerm,
+    ValueMatch,
+)
+from search.querylang import MAX_CLAUSES, And, Not, ParsedQuery, Phrase, QueryNode, Word
+
+if TYPE_CHECKING:
+    from search.index_view import IndexView
 
 FIELD_WEIGHTS = {"title": 3.0, "lead": 1.5, "captions": 0.5}
 EXACT_BOOST = 1.5
 COMPOUND_BOOST = 1.5
 PHRASE_BOOST = 2.0
 MAX_PHRASE_WORDS = 8
+COMPOUND_SIZES = (2, 3)  # pyvi's compounds are two or three syllables
+RELAX_MIN_WORDS = 4  # shorter queries need all their words
 FACET_SCOPES = ("author", "category", "source")
+CACHED_CHUNKS = 4096  # analysed query words kept per process (a few hundred bytes each)
 
 
 class Chunk:
@@ -53,91 +77,120 @@ class Chunk:
                 self.specials.append(term.text)
             elif term.kind in (FOLD, EXACT):
                 slot.setdefault(term.kind, term.text)
-        self.positions = [by_pos[p] for p in sorted(by_pos) if FOLD in by_pos[p]]
-        self.folded = [slot[FOLD] for slot in self.positions]
-        self.exact = [slot.get(EXACT) for slot in self.positions] if accented else []
+        positions = [by_pos[p] for p in sorted(by_pos) if FOLD in by_pos[p]]
+        self.folded: list[str] = [slot[FOLD] for slot in positions]
+        self.exact: list[str | None] = [slot.get(EXACT) for slot in positions] if accented else []
+
+    def pairs(self) -> list[tuple[str, str | None]]:
+        """(folded, exact or None) per syllable."""
+        return list(zip(self.folded, self.exact or [None] * len(self.folded), strict=True))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=CACHED_CHUNKS)
 def chunk(text: str) -> Chunk:
-    """The analysed form of a typed word; one request asks for it several
-    times (plan, boosts, highlights, suggestion), so it is computed once."""
+    """The analysed form of a typed word, computed once per process."""
     return Chunk(text)
 
 
-def scoring_terms(fieldname: str, chunk: Chunk, weighted: bool) -> list[P.Term]:
+def scoring_terms(fieldname: str, typed: Chunk, weighted: bool) -> list[ScoredTerm]:
     """The terms that score a chunk: folded syllables, the exact spelling the
     user typed, and (unscoped) the same syllables in the weighted fields."""
     found = []
-    for i, folded in enumerate(chunk.folded):
-        found.append(P.Term(fieldname, folded))
-        if chunk.exact and chunk.exact[i]:
-            found.append(P.Term(fieldname, chunk.exact[i], EXACT_BOOST))
+    for i, folded in enumerate(typed.folded):
+        found.append(ScoredTerm(fieldname, folded))
+        exact = typed.exact[i] if typed.exact else None
+        if exact:
+            found.append(ScoredTerm(fieldname, exact, EXACT_BOOST))
         if weighted:
-            found += [P.Term(f, folded, w) for f, w in FIELD_WEIGHTS.items()]
+            found += [ScoredTerm(f, folded, w) for f, w in FIELD_WEIGHTS.items()]
     return found
 
 
-def chunk_node(fieldname: str, chunk: Chunk, weighted: bool):
+def chunk_node(fieldname: str, typed: Chunk, weighted: bool) -> Node | None:
     """Match one typed word (or quoted phrase) in a text field."""
-    if not chunk.folded:
+    if not typed.folded:
         return None
-    scoring = scoring_terms(fieldname, chunk, weighted)
-    if len(chunk.folded) == 1:
-        specials = [P.Term(fieldname, s) for s in chunk.specials]
-        return P.AnyTerm(scoring + specials)
-    return P.Phrase(fieldname, chunk.folded, scoring, chunk.specials)
+    scoring = scoring_terms(fieldname, typed, weighted)
+    if len(typed.folded) == 1:
+        specials = [ScoredTerm(fieldname, s) for s in typed.specials]
+        return AnyTerm(scoring + specials)
+    return PhraseMatch(fieldname, typed.folded, scoring, typed.specials)
 
 
 class Compiler:
-    """Compiles against one index view (it looks up facet labels and compounds)."""
+    """Compiles against one index view: it looks up facet labels (for
+    author:/category:/source:) and which compounds the archive has."""
 
-    def __init__(self, view):
+    def __init__(self, view: IndexView) -> None:
         self.view = view
 
-    def compile(self, node):
+    def plan(self, parsed: ParsedQuery) -> QueryPlan:
+        """Everything one search needs to know about its query."""
+        notes = []
+        if parsed.dropped:
+            notes.append(f"Chỉ tìm theo {MAX_CLAUSES} từ đầu tiên; "
+                         f"{parsed.dropped} từ sau đó bị bỏ qua.")
+        required = self.node(parsed.root)
+        highlight = _highlight_pairs(parsed.root)
+        if required is None:
+            return QueryPlan(required=Everything(), browse=True, highlight=highlight, notes=notes)
+        words = _plain_words(parsed)
+        relaxation = None
+        if len(words) >= RELAX_MIN_WORDS:
+            relaxation = Relaxation(
+                words=[n for n in (self.node(w) for w in words) if n is not None],
+                exclusions=[n for n in (self.node(x.node) for x in _top_level(parsed, Not)) if n is not None],
+            )
+        return QueryPlan(
+            required=required, boosts=self.boosts(words) if words else [], relaxation=relaxation,
+            highlight=highlight, notes=notes,
+            words=[PlainWord(tuple(c.folded), tuple(c.exact)) for c in (chunk(w.text) for w in words)],
+        )
+
+    def node(self, node: QueryNode | None) -> Node | None:
+        """The match tree of a parsed node (None: it matches nothing to score)."""
         if node is None:
             return None
-        if isinstance(node, (L.Word, L.Phrase)):
-            return self._scoped(node) if node.field in FACET_SCOPES else self.word(node)
-        if isinstance(node, L.Not):
-            inner = self.compile(node.node)
-            return P.Exclude(inner) if inner is not None else None
-        children = [c for c in (self.compile(n) for n in node.nodes) if c is not None]
+        if isinstance(node, (Word, Phrase)):
+            if node.field in FACET_SCOPES:
+                return self._scoped(node)
+            return chunk_node(node.field or "content", chunk(node.text), weighted=node.field is None)
+        if isinstance(node, Not):
+            inner = self.node(node.node)
+            return Exclude(inner) if inner is not None else None
+        children = [c for c in (self.node(n) for n in node.nodes) if c is not None]
         if not children:
             return None
         if len(children) == 1:
             return children[0]
-        return P.Any(children) if isinstance(node, L.Or) else P.All(children)
+        return AllOf(children) if isinstance(node, And) else AnyOf(children)
 
-    def word(self, node):
-        return chunk_node(node.field or "content", chunk(node.text), weighted=node.field is None)
-
-    def _scoped(self, node):
+    def _scoped(self, node: Word | Phrase) -> ValueMatch:
         """author:/category:/source: the stored values whose folded syllables
         contain the typed ones ("author:vien" -> "Tú Viên")."""
+        assert node.field is not None  # only called for a facet scope
         wanted = chunk(node.text).folded
         matches = []
         for value in self.view.codes(node.field)[1]:
             syllables = chunk(value).folded
-            if wanted and _contains(syllables, wanted, contiguous=isinstance(node, L.Phrase)):
+            if wanted and _contains(syllables, wanted, contiguous=isinstance(node, Phrase)):
                 matches.append(value)
-        return P.Values(node.field, matches)
+        return ValueMatch(node.field, matches)
 
-    def boosts(self, words: list[L.Word]) -> list:
+    def boosts(self, words: list[Word]) -> list[Node]:
         """Optional nodes that reward query words found together."""
         folded: list[str] = []
         for word in words:
             folded += chunk(word.text).folded
-        extra: list = []
-        for size in (2, 3):
+        extra: list[Node] = []
+        for size in COMPOUND_SIZES:
             for i in range(len(folded) - size + 1):
                 compound = "_".join(folded[i:i + size])
                 if self.view.doc_frequency("content", compound):
-                    extra.append(P.AnyTerm([P.Term("content", compound, COMPOUND_BOOST)]))
+                    extra.append(AnyTerm([ScoredTerm("content", compound, COMPOUND_BOOST)]))
         if 2 <= len(folded) <= MAX_PHRASE_WORDS:
-            scoring = [P.Term("content", f, PHRASE_BOOST / len(folded)) for f in folded]
-            extra.append(P.Phrase("content", folded, scoring))
+            scoring = [ScoredTerm("content", f, PHRASE_BOOST / len(folded)) for f in folded]
+            extra.append(PhraseMatch("content", folded, scoring))
         return extra
 
 
@@ -148,5 +201,35 @@ def _contains(haystack: list[str], needles: list[str], contiguous: bool) -> bool
     return any(haystack[i:i + size] == needles for i in range(len(haystack) - size + 1))
 
 
-def with_boosts(required, boosts: list):
-    return P.Boosted(required, boosts) if boosts else required
+def _top_level(parsed: ParsedQuery, kind: type) -> list:
+    if parsed.root is None:
+        return []
+    nodes = parsed.root.nodes if isinstance(parsed.root, And) else [parsed.root]
+    return [n for n in nodes if isinstance(n, kind)]
+
+
+def _plain_words(parsed: ParsedQuery) -> list[Word]:
+    """Positive unscoped words of a plain query (the ones we relax and boost)."""
+    if parsed.root is None or not parsed.is_plain():
+        return []
+    return _top_level(parsed, Word)
+
+
+def _highlight_pairs(root: QueryNode | None) -> list[tuple[str, str | None]]:
+    """(folded, exact) syllables of every positive word and phrase (not of author:...)."""
+    found: list[tuple[str, str | None]] = []
+
+    def walk(node: QueryNode | None, negated: bool = False) -> None:
+        if node is None:
+            return
+        if isinstance(node, (Word, Phrase)):
+            if not negated and node.field not in FACET_SCOPES:
+                found.extend(chunk(node.text).pairs())
+        elif isinstance(node, Not):
+            walk(node.node, not negated)
+        else:
+            for child in node.nodes:
+                walk(child, negated)
+
+    walk(root)
+    return found

@@ -1,26 +1,33 @@
 """A read view of one index generation as numpy arrays, for fast scoring.
 
-Whoosh's matcher trees run in pure Python one posting at a time: a naive
-index answered long OR queries at p50 105 ms / p95 633 ms (FIELD-NOTES),
-and our stacked terms made that worse. Whoosh stays the storage; this view
-decodes a term's posting list once (cached per generation) into arrays of
-document numbers and term frequencies, and keeps per-document lengths,
-deletions and facet columns as arrays, so a query is a handful of vector
-operations (see executor.py).
+Whoosh's matcher trees run in pure Python one posting at a time, too slow for
+long OR queries over stacked terms. Whoosh stays the store; a query reads:
 
-This is the only module besides the indexer that touches Whoosh internals:
-the W3 codec's block layout (delta-coded ids, weights, values per block).
+* postings (document numbers and term frequencies) from each segment's
+  memory-mapped arrays (indexer/arrays.py): nothing is decoded, and the pages
+  are shared by every process through the kernel's page cache;
+* positions, for phrases, from Whoosh's own posting blocks, decoded only for
+  the candidate documents and kept in a byte-bounded cache;
+* per-document lengths, facet columns and dates as arrays, built once per
+  generation from the segments' arrays.
+
+A segment without arrays (written by an older version) is decoded through
+Whoosh instead, into the same byte-bounded cache.
 
 Whoosh file reads seek a shared file object, so each thread reads through its
-own searcher (``IndexView``), while what is decoded is shared by all threads
-looking at the same index generation (``Generation``).
+own searcher (``IndexView``), opened without mmap (``indexer.store``): Whoosh
+copies a mapped segment into a private buffer for every searcher. What is
+derived is shared by all threads of a process (``Generation``, ``ReadCaches``).
+
+This and indexer/ are the only modules that touch Whoosh internals: the W3
+codec's block layout (delta-coded ids, weights, values per block).
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield
@@ -28,75 +35,98 @@ from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import datetime_to_long
 
-POSTINGS_CACHE_TERMS = 4096
-SEGMENT_POSTINGS_CACHED = 8192  # per-segment decoded lists, kept across generations
-POSITION_BLOCKS_CACHED = 4096  # decoded posting blocks kept for phrase checks
+from indexer.arrays import NO_VALUE, SegmentArrays
+from search.cache import ByteLRU
+
 _LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
 NO_DATE = np.iinfo(np.int64).min
+DEFAULT_CACHE_MB = 64
+# Shares of the cache budget: merged and decoded postings, position blocks
+# for phrase checks, filter masks (one byte per article each).
+POSTINGS_SHARE, BLOCKS_SHARE, MASKS_SHARE = 0.5, 0.25, 0.25
 
 
-class _LRU:
-    """A small thread-safe least-recently-used map."""
+class ReadCaches:
+    """Every cache of the read path of one process, each bounded in bytes,
+    together at most ``limit_bytes``. Keys carry the segment id or the
+    generation number, so entries never go stale."""
 
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.items: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
+    def __init__(self, limit_bytes: int = DEFAULT_CACHE_MB << 20):
+        self.limit_bytes = limit_bytes
+        self.postings = ByteLRU(int(limit_bytes * POSTINGS_SHARE))
+        self.blocks = ByteLRU(int(limit_bytes * BLOCKS_SHARE))
+        self.masks = ByteLRU(int(limit_bytes * MASKS_SHARE))
 
-    def get(self, key):
-        with self.lock:
-            value = self.items.get(key)
-            if value is not None:
-                self.items.move_to_end(key)
-            return value
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            self.items[key] = value
-            if len(self.items) > self.limit:
-                self.items.popitem(last=False)
+    @property
+    def bytes(self) -> int:
+        return self.postings.bytes + self.blocks.bytes + self.masks.bytes
 
 
-class SegmentCache:
-    """Decoded data of segments, which never change once written: it survives
-    new generations, so after a write only the new segment is decoded again
-    (a live archive commits every few seconds)."""
+class SegmentFiles:
+    """The process's mapped segment arrays, by segment id (None: the segment
+    has none). Mappings of segments that left the index are dropped."""
 
-    def __init__(self):
-        self.postings = _LRU(SEGMENT_POSTINGS_CACHED)
-        self.blocks = _LRU(POSITION_BLOCKS_CACHED)
-        self.columns = _LRU(256)  # (segment, column) -> per-document values
+    def __init__(self, index_dir: Any):
+        self.index_dir = index_dir
+        self._open: dict[str, SegmentArrays | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, segment_id: str) -> SegmentArrays | None:
+        with self._lock:
+            if segment_id not in self._open:
+                self._open[segment_id] = SegmentArrays.open(self.index_dir, segment_id)
+            return self._open[segment_id]
+
+    def keep_only(self, segment_ids: set[str]) -> None:
+        with self._lock:
+            for gone in set(self._open) - segment_ids:
+                del self._open[gone]
+
+
+class Leaf:
+    """One segment of a generation: where its documents start, and its arrays."""
+
+    def __init__(self, reader: Any, base: int, arrays: SegmentArrays | None):
+        self.segment_id: str = reader.segment().segment_id()
+        self.base = base
+        self.doc_count: int = reader.doc_count_all()
+        self.arrays = arrays if arrays is not None and arrays.doc_count == self.doc_count else None
 
 
 class Generation:
-    """What every thread shares about one version of the index."""
+    """What every thread of a process shares about one version of the index:
+    the deletions, and per-document arrays built on first use."""
 
-    def __init__(self, searcher, segments: SegmentCache | None = None):
+    def __init__(self, searcher: Any, files: SegmentFiles | None = None, caches: ReadCaches | None = None):
         reader = searcher.reader()
-        self.number = reader.generation()
-        self.size = reader.doc_count_all()
+        self.number: int = reader.generation()
+        self.size: int = reader.doc_count_all()
         live = np.zeros(self.size, dtype=bool)
         live[list(reader.all_doc_ids())] = True
         self.live = live
         self.live_count = int(live.sum())
-        self.postings = _LRU(POSTINGS_CACHE_TERMS)
-        self.segments = segments or SegmentCache()
-        self.blocks = self.segments.blocks
+        self.caches = caches or ReadCaches()
+        leaves = list(reader.leaf_readers())
+        if files is not None:
+            files.keep_only({leaf.segment().segment_id() for leaf, _ in leaves})
+        self.leaves = [Leaf(leaf, base, files.get(leaf.segment().segment_id()) if files else None)
+                       for leaf, base in leaves]
         self.lengths: dict[str, tuple[np.ndarray, float]] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.dates: np.ndarray | None = None
-        self.filters: dict[tuple, np.ndarray] = {}  # filter masks (engine.ViewState)
-        self.vocabulary: dict[str, int] | None = None  # for suggestions (suggest.py)
+        self.vocabulary: dict[str, int] | None = None
 
 
 class IndexView:
     """One thread's view: its own searcher over a shared Generation."""
 
-    def __init__(self, searcher, generation: Generation | None = None):
+    def __init__(self, searcher: Any, generation: Generation | None = None):
         self.searcher = searcher
         self.reader = searcher.reader()
-        self.leaves = list(self.reader.leaf_readers())
+        self.readers = [leaf for leaf, _ in self.reader.leaf_readers()]
         self.shared = generation or Generation(searcher)
+        self.leaves = self.shared.leaves
+        self.caches = self.shared.caches
         self.size = self.shared.size
         self.live = self.shared.live
         self.live_count = self.shared.live_count
@@ -104,37 +134,26 @@ class IndexView:
     # -- postings --------------------------------------------------------
     def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, term frequencies) of a term, deleted documents included."""
-        key = (field, term)
-        cached = self.shared.postings.get(key)
-        if cached is not None:
-            return cached
-        parts = [(local + base, freqs) for (local, freqs), base in
-                 ((self._segment_postings(leaf, field, term), base) for leaf, base in self.leaves)
-                 if len(local)]
-        if not parts:
-            result = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-        elif len(parts) == 1:
-            result = parts[0]
-        else:
-            result = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
-        self.shared.postings.put(key, result)
-        return result
+        key = (self.shared.number, field, term)
+        return self.caches.postings.get_or_make(key, lambda: self._merged_postings(field, term))
 
-    def _segment_postings(self, leaf, field: str, term: str):
-        key = (leaf.segment().segment_id(), field, term)
-        cached = self.shared.segments.postings.get(key)
-        if cached is not None:
-            return cached
-        ids: list[int] = []
-        freqs: list[float] = []
-        try:
-            matcher = leaf._terms.matcher(field, term.encode("utf-8"), leaf.schema[field].format)
-            _read_matcher(matcher, 0, ids, freqs)
-        except TermNotFound:
-            pass  # term not in this segment
-        result = (np.array(ids, dtype=np.int64), np.array(freqs, dtype=np.float32))
-        self.shared.segments.postings.put(key, result)
-        return result
+    def _merged_postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+        parts = []
+        for leaf, reader in zip(self.leaves, self.readers, strict=True):
+            local, freqs = self._segment_postings(leaf, reader, field, term)
+            if len(local):
+                parts.append((local.astype(np.int64) + leaf.base, freqs.astype(np.float32)))
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _segment_postings(self, leaf: Leaf, reader: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+        if leaf.arrays is not None:
+            return leaf.arrays.postings(field, term)
+        key = (leaf.segment_id, field, term)
+        return self.caches.postings.get_or_make(key, lambda: _decode_postings(reader, field, term))
 
     def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
         """Positions of a term in the given documents (sorted docnums). Blocks
@@ -142,12 +161,13 @@ class IndexView:
         found: dict[int, list[int]] = {}
         fmt = self.reader.schema[field].format
         tbytes = term.encode("utf-8")
-        for leaf, base in self.leaves:
-            local = docs[(docs >= base) & (docs < base + leaf.doc_count_all())] - base
+        for leaf, reader in zip(self.leaves, self.readers, strict=True):
+            base = leaf.base
+            local = docs[(docs >= base) & (docs < base + leaf.doc_count)] - base
             if not len(local):
                 continue
             try:
-                matcher = leaf._terms.matcher(field, tbytes, fmt)
+                matcher = reader._terms.matcher(field, tbytes, fmt)
             except TermNotFound:
                 continue
             wanted = local.tolist()
@@ -156,8 +176,7 @@ class IndexView:
                     if doc in wanted:
                         found[doc + base] = fmt.decode_positions(value)
                 continue
-            _block_positions(matcher, wanted, base, fmt, found, self.shared.blocks,
-                             leaf.segment().segment_id())
+            _block_positions(matcher, wanted, base, fmt, found, self.caches.blocks, leaf.segment_id)
         return found
 
     def doc_frequency(self, field: str, term: str) -> int:
@@ -165,54 +184,85 @@ class IndexView:
 
     # -- per-document arrays ---------------------------------------------
     def lengths(self, field: str) -> tuple[np.ndarray, float]:
-        """Field length of every document, and the average over documents that have it."""
+        """Field length of every document, and the average over live documents that have it."""
         if field not in self.shared.lengths:
-            def read(leaf):
-                column = leaf._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
-                raw = list(column) if column is not None else [0] * leaf.doc_count_all()
-                return _LENGTH_OF_BYTE[np.array(raw, dtype=np.uint8)]
-
-            parts = [self._segment_column(leaf, "length:" + field, read) for leaf, _ in self.leaves]
+            parts = []
+            for leaf, reader in zip(self.leaves, self.readers, strict=True):
+                if leaf.arrays is not None:
+                    raw = leaf.arrays.length_bytes(field)
+                else:
+                    column = reader._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
+                    raw = np.array(list(column) if column is not None else [0] * leaf.doc_count, dtype=np.uint8)
+                parts.append(_LENGTH_OF_BYTE[raw])
             values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
             present = values[(values > 0) & self.live[: len(values)]]
             self.shared.lengths[field] = (values, float(present.mean()) if len(present) else 1.0)
         return self.shared.lengths[field]
 
     def codes(self, field: str) -> tuple[np.ndarray, list[str]]:
-        """A sortable keyword column as integer codes (-1: no value) and labels."""
+        """A keyword column as integer codes (-1: no value) and its sorted labels."""
         if field not in self.shared.codes:
-            values = []
-            for leaf, _ in self.leaves:
-                values += self._segment_column(leaf, field, lambda leaf: _column(leaf, field, True, ""))
-            labels = sorted({v for v in values if v})
+            parts: list[tuple[np.ndarray, list[str]]] = []
+            for leaf, reader in zip(self.leaves, self.readers, strict=True):
+                if leaf.arrays is not None:
+                    parts.append(leaf.arrays.keyword_column(field))
+                else:
+                    values = _column(reader, field, True, "")
+                    labels = sorted({v for v in values if v})
+                    index = {label: i for i, label in enumerate(labels)}
+                    parts.append((np.array([index.get(v, NO_VALUE) for v in values], dtype=np.int32), labels))
+            labels = sorted({label for _, segment_labels in parts for label in segment_labels})
             index = {label: i for i, label in enumerate(labels)}
-            codes = np.array([index.get(v, -1) for v in values], dtype=np.int32)
-            self.shared.codes[field] = (codes, labels)
+            merged = []
+            for codes, segment_labels in parts:
+                # -1 (no value) maps through the last slot of the lookup table
+                lookup = np.array([index[label] for label in segment_labels] + [NO_VALUE], dtype=np.int32)
+                merged.append(lookup[np.asarray(codes)])
+            column = np.concatenate(merged) if merged else np.zeros(0, dtype=np.int32)
+            self.shared.codes[field] = (column, labels)
         return self.shared.codes[field]
 
     def dates(self) -> np.ndarray:
         """Publication time of every document as Whoosh longs (NO_DATE if none)."""
         if self.shared.dates is None:
-            has_date = self.codes("year")[0] >= 0
-            raw = []
-            for leaf, _ in self.leaves:
-                raw += self._segment_column(leaf, "published",
-                                            lambda leaf: _column(leaf, "published", False, 0))
-            dates = np.array(raw, dtype=np.int64)
-            dates[~has_date] = NO_DATE
+            parts = []
+            for leaf, reader in zip(self.leaves, self.readers, strict=True):
+                if leaf.arrays is not None:
+                    values, present = leaf.arrays.numeric_column("published")
+                    parts.append(np.where(present, values, NO_DATE))
+                else:
+                    raw = np.array(_column(reader, "published", False, 0), dtype=np.int64)
+                    parts.append(raw)
+            dates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            dates[self.codes("year")[0] < 0] = NO_DATE
             self.shared.dates = dates
         return self.shared.dates
 
-    def _segment_column(self, leaf, name: str, read):
-        """A per-document column of one segment, decoded once per process."""
-        key = (leaf.segment().segment_id(), name)
-        cached = self.shared.segments.columns.get(key)
-        if cached is None:
-            cached = read(leaf)
-            self.shared.segments.columns.put(key, cached)
-        return cached
+    def vocabulary(self) -> dict[str, int]:
+        """Folded syllables of the content field with their document frequency
+        (compounds and accented terms left out), built once per generation
+        and only when a spelling suggestion needs it."""
+        if self.shared.vocabulary is None:
+            vocab: dict[str, int] = {}
+            for leaf, reader in zip(self.leaves, self.readers, strict=True):
+                if leaf.arrays is not None:
+                    items = leaf.arrays.terms("content")
+                else:
+                    items = [(term, info.doc_frequency()) for term, info in reader.iter_field("content")]
+                for term, df in items:
+                    if term.isalnum() and term.isascii():  # bytes
+                        word = term.decode("ascii")
+                        vocab[word] = vocab.get(word, 0) + df
+            self.shared.vocabulary = vocab
+        return self.shared.vocabulary
 
-    def date_mask(self, low, high) -> np.ndarray:
+    # -- filters ---------------------------------------------------------
+    def date_mask(self, low: Any, high: Any) -> np.ndarray:
+        """Live documents published between ``low`` and ``high`` (inclusive; None: open)."""
+        key = (self.shared.number, "published", low, high)
+        return self.caches.masks.get_or_make(key, lambda: _frozen(self._date_mask(low, high)))
+
+    def _date_mask(self, low: Any, high: Any) -> np.ndarray:
         dates = self.dates()
         mask = self.live & (dates != NO_DATE)
         if low is not None:
@@ -221,16 +271,38 @@ class IndexView:
             mask &= dates <= datetime_to_long(high)
         return mask
 
-    def value_mask(self, field: str, values) -> np.ndarray:
-        codes, labels = self.codes(field)
-        wanted = [labels.index(v) for v in values if v in labels]
-        return np.isin(codes, wanted) & self.live
+    def value_mask(self, field: str, values: Any) -> np.ndarray:
+        """Live documents whose ``field`` is one of ``values``."""
+        key = (self.shared.number, field, tuple(sorted(values)))
+
+        def make() -> np.ndarray:
+            codes, labels = self.codes(field)
+            wanted = [labels.index(v) for v in values if v in labels]
+            return _frozen(np.isin(codes, wanted) & self.live)
+
+        return self.caches.masks.get_or_make(key, make)
 
     def stored(self, docnum: int) -> dict:
         return self.searcher.stored_fields(docnum)["doc"]
 
 
-def _column(leaf, field: str, translate: bool, missing) -> list:
+def _frozen(mask: np.ndarray) -> np.ndarray:
+    mask.setflags(write=False)  # shared through the cache: callers combine, never modify
+    return mask
+
+
+def _decode_postings(reader: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+    ids: list[int] = []
+    freqs: list[float] = []
+    try:
+        matcher = reader._terms.matcher(field, term.encode("utf-8"), reader.schema[field].format)
+        _read_matcher(matcher, 0, ids, freqs)
+    except TermNotFound:
+        pass  # term not in this segment
+    return np.array(ids, dtype=np.int64), np.array(freqs, dtype=np.float32)
+
+
+def _column(leaf: Any, field: str, translate: bool, missing: Any) -> list:
     """All values of a column in one segment (``missing`` where it has none)."""
     if not leaf.has_column(field):
         return [missing] * leaf.doc_count_all()
@@ -238,7 +310,7 @@ def _column(leaf, field: str, translate: bool, missing) -> list:
     return values + [missing] * (leaf.doc_count_all() - len(values))
 
 
-def _read_matcher(matcher, base: int, ids: list, freqs: list) -> None:
+def _read_matcher(matcher: Any, base: int, ids: list, freqs: list) -> None:
     """Append a term's postings in one segment (block by block when we can)."""
     if isinstance(matcher, W3LeafMatcher):
         while not matcher._atend:
@@ -262,8 +334,8 @@ def _read_matcher(matcher, base: int, ids: list, freqs: list) -> None:
         matcher.next()
 
 
-def _block_positions(matcher, wanted: list[int], base: int, fmt, found: dict,
-                     cache: _LRU, segment_id: str) -> None:
+def _block_positions(matcher: Any, wanted: list[int], base: int, fmt: Any, found: dict,
+                     cache: ByteLRU, segment_id: str) -> None:
     i = 0
     while i < len(wanted):
         if matcher._maxid >= wanted[i]:

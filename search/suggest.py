@@ -7,8 +7,8 @@ corrections from the index vocabulary. Offered only when it would help.
   the syllables wrong, the archive does not.
 * Spelling: when the query finds nothing (or only partial matches), each word
   missing from the vocabulary is replaced by the most frequent known word at
-  edit distance 1 (then 2); the suggestion is offered only if it matches more
-  articles than the query did.
+  edit distance 1 (then 2); the suggestion is offered only if some article
+  holds every corrected word.
 """
 
 from __future__ import annotations
@@ -16,10 +16,17 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from indexer.textnorm import fold_aligned, normalize
+from search.plan import PlainWord
+
+if TYPE_CHECKING:
+    from search.executor import Executor
+    from search.index_view import IndexView
 
 _ALPHABET = string.ascii_lowercase + string.digits
 _WORD = r"[^\W_]"
@@ -28,19 +35,8 @@ RESTORE_FROM_DOCS = 3  # accents are read from the best few hits...
 RESTORE_BODY_CHARS = 3000  # ...and the start of their bodies (it runs on every query)
 MAX_WORD_LENGTH = 20  # longer "words" get no correction (edits grow with length)
 MAX_EDIT2_LENGTH = 10  # distance-2 candidates: about (54n)^2, so only for short words
-
-
-def vocabulary(state) -> dict[str, int]:
-    """Folded syllables of the content field with their document frequency,
-    built once per index generation (only when a suggestion is needed)."""
-    shared = state.view.shared
-    if shared.vocabulary is None:
-        vocab = {}
-        for term, info in state.searcher.reader().iter_field("content"):
-            if term.isalnum() and term.isascii():  # bytes: skips compounds and accented terms
-                vocab[term.decode("ascii")] = info.doc_frequency()
-        shared.vocabulary = vocab
-    return shared.vocabulary
+CANDIDATES_PER_WORD = 8  # corrections weighed by their neighbours, most frequent first
+CORRECTED_FROM_DOCS = 10  # accents of a correction are read from its first matches
 
 
 def _edits1(word: str) -> set[str]:
@@ -51,7 +47,7 @@ def _edits1(word: str) -> set[str]:
             | {a + c + b for a, b in splits for c in _ALPHABET})
 
 
-def candidates(word: str, vocab: dict[str, int], limit: int = 8) -> list[str]:
+def candidates(word: str, vocab: dict[str, int], limit: int = CANDIDATES_PER_WORD) -> list[str]:
     """Known words at edit distance 1 (else 2), most frequent first."""
     if word in vocab or not 2 <= len(word) <= MAX_WORD_LENGTH or word.isdigit():
         return []
@@ -67,7 +63,7 @@ def candidates(word: str, vocab: dict[str, int], limit: int = 8) -> list[str]:
     return []
 
 
-def correct(executor, folded: list[str], vocab: dict[str, int]) -> list[str]:
+def correct(executor: Executor, folded: list[str], vocab: dict[str, int]) -> list[str]:
     """Replace unknown words by the candidate found most often next to its
     neighbours in the query ("can bo trex" -> tre as in "bộ trẻ", not the
     more frequent tren), then by frequency."""
@@ -82,14 +78,17 @@ def correct(executor, folded: list[str], vocab: dict[str, int]) -> list[str]:
             pairs.append([option, corrected[i + 1]])
         return sum(int(executor.phrase_mask("content", pair).sum()) for pair in pairs)
 
+    def rank(i: int, option: str) -> tuple[int, int]:
+        return adjacent(i, option), vocab[option]
+
     for i, word in enumerate(folded):
         options = candidates(word, vocab)
         if options:
-            corrected[i] = max(options, key=lambda o, i=i: (adjacent(i, o), vocab[o]))
+            corrected[i] = max(options, key=partial(rank, i))
     return corrected
 
 
-def restore_accents(view, folded_words: list[str], docnums: list[int]) -> str | None:
+def restore_accents(view: IndexView, folded_words: list[str], docnums: list[int]) -> str | None:
     """The accented spelling of the words as the top documents write them."""
     if not folded_words or not docnums:
         return None
@@ -114,25 +113,23 @@ def restore_accents(view, folded_words: list[str], docnums: list[int]) -> str | 
     return None
 
 
-def suggest(state, executor, words, docnums: list[int], total: int, complete: bool) -> str | None:
-    """``words`` are the query's Chunks (plain queries only); ``complete``
-    says whether some article matched every word."""
-    if not words or len(words) > MAX_SUGGEST_WORDS or any(len(c.folded) != 1 for c in words):
+def suggest(view: IndexView, executor: Executor, words: list[PlainWord], docnums: list[int],
+            complete: bool) -> str | None:
+    """``words`` are the plain query's words; ``complete`` says whether some
+    article matched every word."""
+    if not words or len(words) > MAX_SUGGEST_WORDS or any(len(w.folded) != 1 for w in words):
         return None
-    view = state.view
-    folded = [c.folded[0] for c in words]
-    typed_accents = any(c.exact for c in words)
+    folded = [w.folded[0] for w in words]
     if not complete:
-        vocab = vocabulary(state)
-        corrected = correct(executor, folded, vocab)
+        corrected = correct(executor, folded, view.vocabulary())
         if corrected == folded:
             return None
         mask = executor.words_mask("content", corrected)
         if not mask.any():
             return None
-        top = np.flatnonzero(mask)[:10].tolist()
+        top = np.flatnonzero(mask)[:CORRECTED_FROM_DOCS].tolist()
         return restore_accents(view, corrected, top) or " ".join(corrected)
-    if typed_accents:
+    if any(w.exact for w in words):  # typed with accents: nothing to restore
         return None
     restored = restore_accents(view, folded, docnums)
     if restored and restored != " ".join(folded):
