@@ -57,6 +57,7 @@ LENGTH_PREFIX = "_"  # Whoosh names a field's length column "_<field>_len"
 LENGTH_SUFFIX = "_len"
 NO_VALUE = -1
 MAX_TF = np.iinfo(np.uint16).max
+INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
 def term_hash(term: bytes) -> int:
@@ -168,8 +169,9 @@ class _SegmentArraysWriter:
                 numbers = np.zeros(doccount, dtype=np.int64)
                 present = np.zeros(doccount, dtype=bool)
                 for doc, value in values.items():
-                    numbers[doc] = value
-                    present[doc] = True
+                    if INT64_MIN < value <= INT64_MAX:  # merges copy Whoosh's "no value" sentinel
+                        numbers[doc] = value
+                        present[doc] = True
                 np.save(self.folder / f"col.{name}.npy", numbers)
                 np.save(self.folder / f"has.{name}.npy", present)
             else:

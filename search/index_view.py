@@ -40,6 +40,7 @@ from search.cache import ByteLRU
 
 _LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
 NO_DATE = np.iinfo(np.int64).min
+INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 DEFAULT_CACHE_MB = 64
 # Shares of the cache budget: merged and decoded postings, position blocks
 # for phrase checks, filter masks (one byte per article each).
@@ -231,8 +232,9 @@ class IndexView:
                     values, present = leaf.arrays.numeric_column("published")
                     parts.append(np.where(present, values, NO_DATE))
                 else:
-                    raw = np.array(_column(reader, "published", False, 0), dtype=np.int64)
-                    parts.append(raw)
+                    # Whoosh gives a huge unsigned sentinel where a document has no date
+                    raw = [v if INT64_MIN < v <= INT64_MAX else NO_DATE for v in _column(reader, "published", False, 0)]
+                    parts.append(np.array(raw, dtype=np.int64))
             dates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
             dates[self.codes("year")[0] < 0] = NO_DATE
             self.shared.dates = dates

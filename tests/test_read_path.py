@@ -1,0 +1,172 @@
+"""The read path at scale: per-segment arrays give the same results as
+Whoosh's own decoder, caches stay within their byte bounds whatever clients
+send, a server's private memory does not grow with its threads, and nothing
+is left in the temp folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.arrays import ARRAYS_DIR, SegmentArrays
+from indexer.ingest import ingest
+from search.cache import size_of
+from search.engine import Engine
+from search.request import SearchRequest
+from tests.helpers import DEMO, ROOT, corpus_slice, write_jsonl
+
+QUERIES = ["can bo tre", "da nang", '"thị trường chứng khoán"', "bóng đá", "chinh phu",
+           "hoc sinh gioi thanh pho ho chi minh nam nay", "xyzqwv", "hoc sinhh gioi", "TP.HCM",
+           "18/01/2022", "", "kinh te -chung", "(giao duc OR y te) AND thanh pho", "title:(viet nam)"]
+PARAMS = [{}, {"sort": "newest"}, {"sort": "oldest", "page": "2"}, {"category": "Thể thao"},
+          {"from": "2020-01-01", "to": "2023-12-31"}]
+
+
+def request(q: str, **params: str) -> SearchRequest:
+    values = {"q": q, **params}
+    return SearchRequest.from_params(values.get, lambda k: [values[k]] if k in values else [])
+
+
+def result_json(engine: Engine, q: str, params: dict) -> dict:
+    found = engine.search(request(q, **params)).to_json()
+    found.pop("took_ms")
+    return found
+
+
+@pytest.fixture(scope="module")
+def slice_index(tmp_path_factory) -> Path:
+    """600 real articles and the demo archive, written by two worker
+    processes (several segments), then one more write through the API path
+    (a further segment and Whoosh's merge of small ones)."""
+    path = tmp_path_factory.mktemp("slice-index")
+    source = write_jsonl(path.parent / "slice.jsonl", corpus_slice(300) + corpus_slice(300, start=20000))
+    assert ingest([source, DEMO], path, procs=2, show_progress=False).rejected == 0
+    Engine(path).add([{"id": "late-1", "title": "Bài viết thêm về kinh tế Đà Nẵng",
+                       "body": "Thị trường chứng khoán và giáo dục ở thành phố.",
+                       "published": "2022-05-01", "category": "Kinh tế"}])
+    return path
+
+
+def test_every_segment_has_arrays_and_stale_ones_are_removed(slice_index):
+    engine = Engine(slice_index)
+    leaves = engine._state().view.leaves
+    assert len(leaves) >= 2 and all(leaf.arrays is not None for leaf in leaves)
+    on_disk = {p.name for p in (slice_index / ARRAYS_DIR).iterdir()}
+    # a write removes the arrays of segments merged away before it (the
+    # last write's own merge leaves at most its inputs behind)
+    assert {leaf.segment_id for leaf in leaves} <= on_disk
+    assert not [name for name in on_disk if name.endswith(".tmp")]
+
+
+def test_arrays_and_whoosh_decoding_give_identical_results(slice_index, monkeypatch):
+    mapped = Engine(slice_index)
+    warm = {(q, i): result_json(mapped, q, p) for q in QUERIES for i, p in enumerate(PARAMS)}
+    monkeypatch.setattr(SegmentArrays, "open", classmethod(lambda cls, *args: None))
+    decoded = Engine(slice_index)
+    assert all(leaf.arrays is None for leaf in decoded._state().view.leaves)
+    for (q, i), expected in warm.items():
+        assert result_json(decoded, q, PARAMS[i]) == expected, (q, PARAMS[i])
+    assert sum(found["total"] for found in warm.values()) > 0
+
+
+def test_a_cold_engine_answers_like_a_warm_one(slice_index):
+    warm = Engine(slice_index)
+    for q in QUERIES:  # warm every cache
+        result_json(warm, q, {})
+    again = {q: result_json(warm, q, {}) for q in QUERIES}
+    cold = Engine(slice_index)
+    assert {q: result_json(cold, q, {}) for q in QUERIES} == again
+
+
+def test_caches_stay_within_their_byte_bounds_under_a_flood_of_filters(slice_index):
+    engine = Engine(slice_index, cache_mb=0.05)
+    unbounded = Engine(slice_index, cache_mb=256)
+    caches = engine.caches
+    limit = caches.limit_bytes
+    start = date(2000, 1, 1)
+    for i in range(400):
+        params = {"from": (start + timedelta(days=i)).isoformat(),
+                  "to": (start + timedelta(days=400 + 3 * i)).isoformat()}
+        if i % 3 == 0:
+            params["category"] = "Thể thao"
+        q = ["", "kinh te", "thanh pho"][i % 3]
+        found = result_json(engine, q, params)
+        assert caches.bytes <= limit
+        assert caches.masks.bytes <= caches.masks.limit and caches.postings.bytes <= caches.postings.limit
+        if i % 50 == 0:  # evictions never change a result
+            assert found == result_json(unbounded, q, params)
+    # the bound holds while the cache is in use, and the flood really exceeded it
+    assert 0 < len(caches.masks) < 100
+    assert 400 * size_of(np.zeros(engine._state().view.size, dtype=bool)) > 4 * caches.masks.limit
+
+
+# -- the served process ---------------------------------------------------
+
+def _server_memory(pid: int) -> dict[str, int]:
+    """PSS and RSS in kB of the server and its children."""
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    total = {"Pss": 0, "Rss": 0}
+    for one in pids:
+        for line in Path(f"/proc/{one}/smaps_rollup").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in total:
+                total[key] += int(value.split()[0])
+    return total
+
+
+def _serve_and_measure(index: Path, threads: int, tmp: Path) -> dict[str, int]:
+    env = {**os.environ, "VNSEARCH_WORKERS": "1", "VNSEARCH_THREADS": str(threads), "TMPDIR": str(tmp)}
+    proc = subprocess.Popen([sys.executable, "-m", "webui.cli", "serve", "--index", str(index), "--port", "0"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        base = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline()).group()  # type: ignore[union-attr]
+        seen: set[str] = set()
+        lock = threading.Lock()
+
+        def client(k: int) -> None:
+            for i in range(6):
+                q = QUERIES[(k + i) % len(QUERIES)]
+                url = f"{base}/api/search?" + urllib.parse.urlencode({"q": q, **PARAMS[(k + i) % len(PARAMS)]})
+                with urllib.request.urlopen(url, timeout=60) as answer:
+                    assert answer.status == 200
+                    json.loads(answer.read())
+                    with lock:
+                        seen.add(threading.current_thread().name)
+
+        clients = [threading.Thread(target=client, args=(k,)) for k in range(2 * threads)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        assert len(seen) == 2 * threads
+        return _server_memory(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_private_memory_does_not_grow_with_threads_and_serving_leaves_no_temp_files(slice_index, tmp_path):
+    index_bytes = sum(p.stat().st_size for p in slice_index.rglob("*") if p.is_file())
+    one = _serve_and_measure(slice_index, 1, tmp_path)
+    eight = _serve_and_measure(slice_index, 8, tmp_path)
+    # Before, every thread's searcher held a private copy of the index: 7
+    # more threads added 7 index sizes. Now together they add less than one
+    # (a thread costs its stack, its searcher's small tables and its share
+    # of the malloc arenas).
+    assert eight["Pss"] - one["Pss"] < index_bytes / 1024, (one, eight, index_bytes)
+    assert list(tmp_path.iterdir()) == []
