@@ -113,7 +113,7 @@ def compound_starts(norm: str, sylls: list[Syllable]) -> set[int]:
     if len(sylls) < 2:
         return set()
     source = norm.replace("_", " ")
-    segmented: str = pyvi_model.tokenizer().tokenize(source)
+    segmented = pyvi_model.tokenize(source)
     compact = "".join(segmented.split())
     stripped = "".join(source.split())
     if compact.replace("_", "") != stripped:

@@ -1,5 +1,6 @@
 """The Vietnamese analyzer: normalisation, folding, segmentation, offsets."""
 
+import json
 import pickle
 import subprocess
 import sys
@@ -9,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from indexer import pyvi_model
 from indexer.analysis import COMPOUND, EXACT, FOLD, SPECIAL, VietnameseAnalyzer, has_accents, terms
 from indexer.textnorm import canonical_tones, fold, normalize_with_offsets
+from tests.helpers import DEMO, corpus_slice
 
 
 def nfd(text):
@@ -320,3 +323,14 @@ def test_folding_is_idempotent_and_nfc_nfd_equivalent(text):
     assert [fold(t) for t in once] == once
     assert [t.text for t in terms(nfd(text), segment=False)] == \
            [t.text for t in terms(unicodedata.normalize("NFC", text), segment=False)]
+
+
+def test_fast_segmentation_equals_pyvi_on_real_text():
+    """pyvi_model.tokenize is pyvi's ViTokenizer.tokenize without its
+    overheads: on real articles (titles and bodies) the output is identical."""
+    texts = [text for record in corpus_slice(120, start=7000) for text in (record["title"], record["body"])]
+    texts += [json.loads(line)["body"] for line in DEMO.read_text(encoding="utf-8").splitlines()]
+    texts += ["", "   ", "TP.HCM, ngày 18/1/2022: UBND.TP họp...", "Mr. Nguyễn -> Hà Nội ==> 3,5% a@b.vn"]
+    reference = pyvi_model.tokenizer()
+    assert [pyvi_model.tokenize(t) for t in texts] == [reference.tokenize(t) for t in texts]
+    assert sum(t.count("_") for t in map(pyvi_model.tokenize, texts)) > 1000  # it really joins words
