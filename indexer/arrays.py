@@ -16,7 +16,12 @@ them as flat numpy arrays beside the index:
         <field>.tstart.npy         int64, where each term's text starts in...
         <field>.terms.bin          ...the terms' UTF-8 bytes (to verify a hash hit)
         <field>.docs.npy           int32, segment-local document numbers
-        <field>.tf.npy             uint16, term frequencies
+        <field>.tf.npy             uint32, term frequencies
+        <field>.pfirst.npy         int64, where each term's positions start in...
+        <field>.pos.npy            uint32, positions as deltas within a posting
+                                   (a posting has tf of them; a term without
+                                   positions has pfirst NO_POSITIONS, one with
+                                   positions in some postings only MIXED)
         len.<field>.npy            uint8, Whoosh's one-byte field lengths
         col.<field>.npy            int32 codes into col.<field>.json (-1: none),
                                    or int64 values for numeric columns
@@ -48,7 +53,7 @@ from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PerDocWriter
 
 from indexer.closing import close_files
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ARRAYS_DIR = "arrays"
 TEXT_FIELDS = ("content", "title", "lead", "captions")  # the fields a query scores
 NUMERIC_COLUMNS = ("published",)
@@ -56,7 +61,8 @@ KEYWORD_COLUMNS = ("author", "category", "source", "year", "month")
 LENGTH_PREFIX = "_"  # Whoosh names a field's length column "_<field>_len"
 LENGTH_SUFFIX = "_len"
 NO_VALUE = -1
-MAX_TF = np.iinfo(np.uint16).max
+NO_POSITIONS = -1  # exact spellings and compounds: scored, never in a phrase
+MIXED_POSITIONS = -2  # some postings with, some without: phrases read Whoosh's
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
@@ -86,16 +92,19 @@ class _SegmentArraysWriter:
         self.finished = {"postings": False, "perdoc": False}
 
     # postings (from the field writer)
-    def start_field(self, fieldname: str) -> None:
+    def start_field(self, fieldname: str, compact_positions: bool) -> None:
         if fieldname not in TEXT_FIELDS:
             self.field = None
             return
         self.field = fieldname
         self.fields[fieldname] = {
             "hashes": array("Q"), "first": array("q"), "df": array("i"), "terms": bytearray(),
-            "tstart": array("q"), "docs": open(self.folder / f"{fieldname}.docs.bin", "wb"),
-            "tf": open(self.folder / f"{fieldname}.tf.bin", "wb"), "count": 0,
-            "buf_docs": array("i"), "buf_tf": array("H"),
+            "tstart": array("q"), "pfirst": array("q"), "count": 0, "positions": 0,
+            "compact": compact_positions, "term_start": 0, "term_positions": 0, "term_empty": 0,
+            "docs": open(self.folder / f"{fieldname}.docs.bin", "wb"),
+            "tf": open(self.folder / f"{fieldname}.tf.bin", "wb"),
+            "pos": open(self.folder / f"{fieldname}.pos.bin", "wb"),
+            "buf_docs": array("i"), "buf_tf": array("I"), "buf_pos": bytearray(),
         }
 
     def start_term(self, btext: bytes) -> None:
@@ -107,15 +116,31 @@ class _SegmentArraysWriter:
         data["tstart"].append(len(data["terms"]))
         data["terms"] += btext
         data["df"].append(0)
+        data["pfirst"].append(NO_POSITIONS)
+        data["term_start"] = data["positions"]
+        data["term_positions"] = data["term_empty"] = 0
 
-    def add(self, docnum: int, weight: float) -> None:
+    def add(self, docnum: int, weight: float, value: bytes | None) -> None:
         if self.field is None:
             return
         data = self.fields[self.field]
+        tf = int(round(weight))
         data["buf_docs"].append(docnum)
-        data["buf_tf"].append(min(int(round(weight)), MAX_TF))
+        data["buf_tf"].append(tf)
         data["df"][-1] += 1
         data["count"] += 1
+        if data["compact"] and value is not None:
+            # CompactPositions: a 4-byte frequency, then 4 bytes per position
+            count = (len(value) - POSITIONS_HEADER) // 4
+            if count == tf:
+                data["buf_pos"] += value[POSITIONS_HEADER:]
+                data["positions"] += count
+                data["term_positions"] += 1
+            else:
+                data["term_empty"] += 1
+            data["pfirst"][-1] = _term_positions(data)
+        else:
+            data["pfirst"][-1] = MIXED_POSITIONS  # another format: phrases read Whoosh's
         if len(data["buf_docs"]) >= 1 << 16:
             self._flush(data)
 
@@ -123,20 +148,24 @@ class _SegmentArraysWriter:
     def _flush(data: dict[str, Any]) -> None:
         data["buf_docs"].tofile(data["docs"])
         data["buf_tf"].tofile(data["tf"])
+        data["pos"].write(data["buf_pos"])
         data["buf_docs"] = array("i")
-        data["buf_tf"] = array("H")
+        data["buf_tf"] = array("I")
+        data["buf_pos"] = bytearray()
 
     def postings_done(self) -> None:
         for name, data in self.fields.items():
             self._flush(data)
             data["docs"].close()
             data["tf"].close()
+            data["pos"].close()
             order = np.argsort(np.frombuffer(data["hashes"], dtype=np.uint64), kind="stable")
             tstart = np.frombuffer(data["tstart"], dtype=np.int64)
             ends = np.append(tstart[1:], len(data["terms"])) if len(tstart) else tstart
             np.save(self.folder / f"{name}.hash.npy", np.frombuffer(data["hashes"], dtype=np.uint64)[order])
             np.save(self.folder / f"{name}.first.npy", np.frombuffer(data["first"], dtype=np.int64)[order])
             np.save(self.folder / f"{name}.df.npy", np.frombuffer(data["df"], dtype=np.int32)[order])
+            np.save(self.folder / f"{name}.pfirst.npy", np.frombuffer(data["pfirst"], dtype=np.int64)[order])
             # term texts in hash order, so a term's text sits at its hash's index
             sorted_start = tstart[order]
             sorted_end = ends[order]
@@ -144,7 +173,7 @@ class _SegmentArraysWriter:
             lengths = (sorted_end - sorted_start).astype(np.int64)
             np.save(self.folder / f"{name}.tstart.npy", np.concatenate(([0], np.cumsum(lengths))))
             (self.folder / f"{name}.terms.bin").write_bytes(blob)
-            for kind, dtype in (("docs", np.int32), ("tf", np.uint16)):
+            for kind, dtype in (("docs", np.int32), ("tf", np.uint32), ("pos", np.uint32)):
                 raw = self.folder / f"{name}.{kind}.bin"
                 np.save(self.folder / f"{name}.{kind}.npy", np.fromfile(raw, dtype=dtype))
                 raw.unlink()
@@ -198,6 +227,17 @@ class _SegmentArraysWriter:
         os.replace(self.folder, final)
 
 
+POSITIONS_HEADER = 4
+COMPACT_FORMAT = "CompactPositions"  # indexer.schema's format: raw 32-bit position deltas
+
+
+def _term_positions(data: dict[str, Any]) -> int:
+    """The current term's pfirst: where its positions start, or a marker."""
+    if data["term_positions"] and data["term_empty"]:
+        return MIXED_POSITIONS
+    return int(data["term_start"]) if data["term_positions"] else NO_POSITIONS
+
+
 def _length_field(column: str) -> str | None:
     if column.startswith(LENGTH_PREFIX) and column.endswith(LENGTH_SUFFIX):
         field = column[len(LENGTH_PREFIX):-len(LENGTH_SUFFIX)]
@@ -240,7 +280,7 @@ class _FieldWriter(W3FieldWriter):
 
     def start_field(self, fieldname: str, fieldobj: Any) -> None:
         super().start_field(fieldname, fieldobj)
-        self._arrays.start_field(fieldname)
+        self._arrays.start_field(fieldname, type(fieldobj.format).__name__ == COMPACT_FORMAT)
 
     def start_term(self, btext: bytes) -> None:
         super().start_term(btext)
@@ -248,7 +288,7 @@ class _FieldWriter(W3FieldWriter):
 
     def add(self, docnum: int, weight: float, vbytes: Any, length: Any) -> None:
         super().add(docnum, weight, vbytes, length)
-        self._arrays.add(docnum, weight)
+        self._arrays.add(docnum, weight, vbytes)
 
     def close(self) -> None:
         super().close()
@@ -337,13 +377,45 @@ class SegmentArrays:
         """(segment-local document numbers, frequencies) of a term, deletions included."""
         found = self._slot(field, term.encode("utf-8"))
         if found is None:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.uint16)
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.uint32)
         first = int(self._map(f"{field}.first.npy")[found])  # type: ignore[index]
         count = int(self._map(f"{field}.df.npy")[found])  # type: ignore[index]
         docs = self._map(f"{field}.docs.npy")
         tf = self._map(f"{field}.tf.npy")
         assert docs is not None and tf is not None
         return docs[first:first + count], tf[first:first + count]
+
+    def position_pairs(self, field: str, term: str,
+                       local_docs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(document, position) of every occurrence of a term in the given
+        documents (sorted, segment-local), as two flat arrays; None when this
+        term's positions must be read through Whoosh."""
+        found = self._slot(field, term.encode("utf-8"))
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        if found is None:
+            return empty
+        pfirst_map, pos = self._map(f"{field}.pfirst.npy"), self._map(f"{field}.pos.npy")
+        if pfirst_map is None or pos is None:
+            return None
+        pfirst = int(pfirst_map[found])
+        if pfirst == MIXED_POSITIONS:
+            return None
+        if pfirst == NO_POSITIONS:
+            return empty
+        docs, tf = self.postings(field, term)
+        counts = tf.astype(np.int64)
+        starts = pfirst + np.concatenate(([0], np.cumsum(counts)[:-1]))
+        chosen = np.flatnonzero(np.isin(docs, local_docs) & (counts > 0))
+        if not len(chosen):
+            return empty
+        lengths = counts[chosen]
+        ends = np.cumsum(lengths)
+        firsts = ends - lengths  # where each chosen posting starts in the gathered array
+        index = np.repeat(starts[chosen] - firsts, lengths) + np.arange(int(ends[-1]))
+        deltas = pos[index].astype(np.int64)
+        running = np.cumsum(deltas)
+        positions = running - np.repeat(running[firsts] - deltas[firsts], lengths)
+        return np.repeat(docs[chosen].astype(np.int64), lengths), positions
 
     def doc_frequency(self, field: str, term: str) -> int:
         found = self._slot(field, term.encode("utf-8"))

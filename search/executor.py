@@ -183,24 +183,23 @@ class Executor:
         return mask
 
     def _exact_phrase_docs(self, field: str, words: list[str], candidates: np.ndarray) -> list[int]:
-        """Rarest word first: each word's positions are read only for the
-        documents still in the running, so common words ("của", "và") are
-        decoded for few documents, not for every candidate."""
+        """Documents where the words stand in a row. Each occurrence becomes a
+        key (document, position minus the word's place in the phrase); the
+        phrase is where every word has the same key. Rarest word first, and
+        each word's positions are read only for the documents still in the
+        running, so common words ("của", "và") are read for few documents."""
         order = sorted(range(len(words)), key=lambda i: self.view.doc_frequency(field, words[i]))
-        starts: dict[int, set[int]] | None = None
+        keys: np.ndarray | None = None
         docs = candidates
         for i in order:
-            found = self.view.positions(field, words[i], docs)
-            here = {doc: {p - i for p in positions} for doc, positions in found.items()}
-            if starts is None:
-                starts = here
-            else:
-                starts = {doc: common for doc, s in starts.items()
-                          if (common := s & here.get(doc, set()))}
-            if not starts:
+            doc_ids, positions = self.view.position_pairs(field, words[i], docs)
+            starts = positions - i
+            here = np.unique((doc_ids[starts >= 0] << 32) | starts[starts >= 0])
+            keys = here if keys is None else np.intersect1d(keys, here, assume_unique=True)
+            if not len(keys):
                 return []
-            docs = np.array(sorted(starts), dtype=np.int64)
-        return sorted(starts or ())
+            docs = np.unique(keys >> 32)
+        return docs.tolist()
 
     def _all_of(self, node: AllOf) -> tuple[np.ndarray, np.ndarray]:
         mask = self.view.live.copy()

@@ -156,29 +156,46 @@ class IndexView:
         key = (leaf.segment_id, field, term)
         return self.caches.postings.get_or_make(key, lambda: _decode_postings(reader, field, term))
 
-    def positions(self, field: str, term: str, docs: np.ndarray) -> dict[int, list[int]]:
-        """Positions of a term in the given documents (sorted docnums). Blocks
-        without a wanted document are skipped on their header alone."""
-        found: dict[int, list[int]] = {}
-        fmt = self.reader.schema[field].format
-        tbytes = term.encode("utf-8")
+    def position_pairs(self, field: str, term: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(document, position) of every occurrence of a term in the given
+        documents (sorted docnums), as two flat arrays."""
+        doc_parts: list[np.ndarray] = []
+        pos_parts: list[np.ndarray] = []
         for leaf, reader in zip(self.leaves, self.readers, strict=True):
             base = leaf.base
             local = docs[(docs >= base) & (docs < base + leaf.doc_count)] - base
             if not len(local):
                 continue
-            try:
-                matcher = reader._terms.matcher(field, tbytes, fmt)
-            except TermNotFound:
-                continue
-            wanted = local.tolist()
-            if not isinstance(matcher, W3LeafMatcher):
-                for doc, value in matcher.all_items():
-                    if doc in wanted:
-                        found[doc + base] = fmt.decode_positions(value)
-                continue
-            _block_positions(matcher, wanted, base, fmt, found, self.caches.blocks, leaf.segment_id)
-        return found
+            pairs = leaf.arrays.position_pairs(field, term, local) if leaf.arrays is not None else None
+            if pairs is None:
+                pairs = self._decoded_positions(leaf, reader, field, term, local)
+            doc_parts.append(pairs[0] + base)
+            pos_parts.append(pairs[1])
+        if not doc_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(doc_parts), np.concatenate(pos_parts)
+
+    def _decoded_positions(self, leaf: Leaf, reader: Any, field: str, term: str,
+                           local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions through Whoosh's posting blocks (a segment without arrays).
+        Blocks without a wanted document are skipped on their header alone."""
+        found: dict[int, list[int]] = {}
+        fmt = self.reader.schema[field].format
+        try:
+            matcher = reader._terms.matcher(field, term.encode("utf-8"), fmt)
+        except TermNotFound:
+            matcher = None
+        wanted = local.tolist()
+        if matcher is not None and not isinstance(matcher, W3LeafMatcher):
+            for doc, value in matcher.all_items():
+                if doc in wanted:
+                    found[doc] = fmt.decode_positions(value)
+        elif matcher is not None:
+            _block_positions(matcher, wanted, 0, fmt, found, self.caches.blocks, leaf.segment_id)
+        lengths = [len(found[d]) for d in sorted(found)]
+        doc_ids = np.repeat(np.array(sorted(found), dtype=np.int64), lengths)
+        positions = np.array([p for d in sorted(found) for p in found[d]], dtype=np.int64)
+        return doc_ids, positions
 
     def doc_frequency(self, field: str, term: str) -> int:
         return len(self.postings(field, term)[0])
