@@ -37,6 +37,7 @@ from whoosh.util.times import datetime_to_long
 
 from indexer.arrays import NO_VALUE, SegmentArrays
 from search.cache import ByteLRU
+from search.vocabulary import Vocabulary
 
 _LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
 NO_DATE = np.iinfo(np.int64).min
@@ -115,7 +116,7 @@ class Generation:
         self.lengths: dict[str, tuple[np.ndarray, float]] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.dates: np.ndarray | None = None
-        self.vocabulary: dict[str, int] | None = None
+        self.vocabulary: Vocabulary | None = None
 
 
 class IndexView:
@@ -257,7 +258,7 @@ class IndexView:
             self.shared.dates = dates
         return self.shared.dates
 
-    def vocabulary(self) -> dict[str, int]:
+    def vocabulary(self) -> Vocabulary:
         """Folded syllables of the content field with their document frequency
         (compounds and accented terms left out), built once per generation
         and only when a spelling suggestion needs it."""
@@ -272,7 +273,7 @@ class IndexView:
                     if term.isalnum() and term.isascii():  # bytes
                         word = term.decode("ascii")
                         vocab[word] = vocab.get(word, 0) + df
-            self.shared.vocabulary = vocab
+            self.shared.vocabulary = Vocabulary(vocab)
         return self.shared.vocabulary
 
     # -- filters ---------------------------------------------------------

@@ -14,7 +14,6 @@ corrections from the index vocabulary. Offered only when it would help.
 from __future__ import annotations
 
 import re
-import string
 from collections import Counter
 from functools import partial
 from typing import TYPE_CHECKING
@@ -23,18 +22,18 @@ import numpy as np
 
 from indexer.textnorm import fold_aligned, normalize
 from search.plan import PlainWord
+from search.vocabulary import ALPHABET, Vocabulary
 
 if TYPE_CHECKING:
     from search.executor import Executor
     from search.index_view import IndexView
 
-_ALPHABET = string.ascii_lowercase + string.digits
 _WORD = r"[^\W_]"
 MAX_SUGGEST_WORDS = 12
 RESTORE_FROM_DOCS = 3  # accents are read from the best few hits...
 RESTORE_BODY_CHARS = 3000  # ...and the start of their bodies (it runs on every query)
 MAX_WORD_LENGTH = 20  # longer "words" get no correction (edits grow with length)
-MAX_EDIT2_LENGTH = 10  # distance-2 candidates: about (54n)^2, so only for short words
+MAX_EDIT2_LENGTH = 10  # distance-2 candidates only for words of 4 to 10 letters
 CANDIDATES_PER_WORD = 8  # corrections weighed by their neighbours, most frequent first
 CORRECTED_FROM_DOCS = 10  # accents of a correction are read from its first matches
 
@@ -43,27 +42,21 @@ def _edits1(word: str) -> set[str]:
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     return ({a + b[1:] for a, b in splits if b}
             | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-            | {a + c + b[1:] for a, b in splits if b for c in _ALPHABET}
-            | {a + c + b for a, b in splits for c in _ALPHABET})
+            | {a + c + b[1:] for a, b in splits if b for c in ALPHABET}
+            | {a + c + b for a, b in splits for c in ALPHABET})
 
 
-def candidates(word: str, vocab: dict[str, int], limit: int = CANDIDATES_PER_WORD) -> list[str]:
+def candidates(word: str, vocab: Vocabulary, limit: int = CANDIDATES_PER_WORD) -> list[str]:
     """Known words at edit distance 1 (else 2), most frequent first."""
     if word in vocab or not 2 <= len(word) <= MAX_WORD_LENGTH or word.isdigit():
         return []
-    for distance in (1, 2):
-        if distance == 2 and not 4 <= len(word) <= MAX_EDIT2_LENGTH:
-            return []
-        found = _edits1(word)
-        if distance == 2:
-            found = {e2 for e1 in found for e2 in _edits1(e1)}
-        known = sorted((c for c in found if c in vocab), key=lambda c: (-vocab[c], c))
-        if known:
-            return known[:limit]
-    return []
+    known = [c for c in _edits1(word) if c in vocab]
+    if not known and 4 <= len(word) <= MAX_EDIT2_LENGTH:
+        known = vocab.within_two_edits(word)
+    return sorted(known, key=lambda c: (-vocab.frequency(c), c))[:limit]
 
 
-def correct(executor: Executor, folded: list[str], vocab: dict[str, int]) -> list[str]:
+def correct(executor: Executor, folded: list[str], vocab: Vocabulary) -> list[str]:
     """Replace unknown words by the candidate found most often next to its
     neighbours in the query ("can bo trex" -> tre as in "bộ trẻ", not the
     more frequent tren), then by frequency."""
@@ -79,7 +72,7 @@ def correct(executor: Executor, folded: list[str], vocab: dict[str, int]) -> lis
         return sum(int(executor.phrase_mask("content", pair).sum()) for pair in pairs)
 
     def rank(i: int, option: str) -> tuple[int, int]:
-        return adjacent(i, option), vocab[option]
+        return adjacent(i, option), vocab.frequency(option)
 
     for i, word in enumerate(folded):
         options = candidates(word, vocab)
