@@ -238,6 +238,22 @@ def _term_positions(data: dict[str, Any]) -> int:
     return int(data["term_start"]) if data["term_positions"] else NO_POSITIONS
 
 
+def discard(index_dir: str | os.PathLike[str], segment_id: str) -> None:
+    """After a failed or cancelled write: close this process's unfinished
+    arrays of the index and remove them, and the arrays of the segment the
+    write would have added (a cancel closes its writers, which completes
+    them). Arrays left by worker processes go at the next write."""
+    for key in [k for k in _open_writers if k[0] == str(index_dir)]:
+        writer = _open_writers.pop(key)
+        for data in writer.fields.values():
+            for name in ("docs", "tf", "pos"):
+                data[name].close()
+        shutil.rmtree(writer.folder, ignore_errors=True)
+    folder = arrays_root(index_dir) / segment_id
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(folder.with_name(segment_id + ".tmp"), ignore_errors=True)
+
+
 def _length_field(column: str) -> str | None:
     if column.startswith(LENGTH_PREFIX) and column.endswith(LENGTH_SUFFIX):
         field = column[len(LENGTH_PREFIX):-len(LENGTH_SUFFIX)]

@@ -30,6 +30,7 @@ from whoosh.multiproc import MpWriter
 from whoosh.writing import SegmentWriter
 
 from indexer.arrays import ArraysCodec, remove_stale
+from indexer.arrays import discard as discard_arrays
 from indexer.closing import close_files
 from indexer.schema import build_schema
 
@@ -183,6 +184,7 @@ def _abandon(writer: Any, failure: BaseException) -> None:
         failure.add_note(f"cancelling the index writer failed too: {exc!r}")
     finally:
         close_files(vars(writer).values())  # what a failed cancel could not close
+        discard_arrays(writer.storage.folder, writer.newsegment.segment_id())
         lock = writer.writelock  # released by a successful cancel; never left held
         if lock is not None and lock.fd is not None:
             try:

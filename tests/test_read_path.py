@@ -170,3 +170,21 @@ def test_private_memory_does_not_grow_with_threads_and_serving_leaves_no_temp_fi
     # of the malloc arenas).
     assert eight["Pss"] - one["Pss"] < 2 * index_bytes / 1024, (one, eight, index_bytes)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_leaves_no_unfinished_arrays(tmp_path, monkeypatch):
+    from whoosh import writing
+
+    index = tmp_path / "ix"
+    assert ingest([DEMO], index, procs=1, show_progress=False).added == 48
+    before = sorted(p.name for p in (index / ARRAYS_DIR).iterdir())
+
+    def failing_commit(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writing.SegmentWriter, "commit", failing_commit)
+    with pytest.raises(OSError, match="No space left"):
+        Engine(index).add([{"id": "x-1", "title": "Một bài mới", "body": "Nội dung bài mới."}])
+    monkeypatch.undo()
+    assert sorted(p.name for p in (index / ARRAYS_DIR).iterdir()) == before
+    assert Engine(index).get("x-1") is None and Engine(index).search(request("")).total == 48
