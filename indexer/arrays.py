@@ -66,6 +66,10 @@ MIXED_POSITIONS = -2  # some postings with, some without: phrases read Whoosh's
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
+_PLAIN_BYTE = np.zeros(256, dtype=bool)
+_PLAIN_BYTE[[ord(c) for c in "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = True
+
+
 def term_hash(term: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(term, digest_size=8).digest(), "little")
 
@@ -452,17 +456,21 @@ class SegmentArrays:
             i += 1
         return None
 
-    def terms(self, field: str) -> list[tuple[bytes, int]]:
-        """Every term of a field with its document frequency (unordered)."""
+    def plain_terms(self, field: str) -> list[tuple[str, int]]:
+        """The terms of a field made only of ASCII letters and digits (folded
+        syllables, not compounds or accented spellings), with their document
+        frequencies."""
         tstart = self._map(f"{field}.tstart.npy")
         blob = self._terms(field)
         df = self._map(f"{field}.df.npy")
-        if tstart is None or blob is None or df is None:
+        if tstart is None or blob is None or df is None or len(tstart) < 2:
             return []
+        bad = ~_PLAIN_BYTE[np.asarray(blob)]
+        bad_per_term = np.add.reduceat(bad.astype(np.int32), tstart[:-1])
+        keep = np.flatnonzero((bad_per_term == 0) & (np.diff(tstart) > 0))
         raw = bytes(blob)
-        bounds = tstart.tolist()
-        counts = df.tolist()
-        return [(raw[bounds[i]:bounds[i + 1]], counts[i]) for i in range(len(counts))]
+        bounds, counts = tstart.tolist(), df.tolist()
+        return [(raw[bounds[i]:bounds[i + 1]].decode("ascii"), counts[i]) for i in keep.tolist()]
 
     def length_bytes(self, field: str) -> np.ndarray:
         found = self._map(f"len.{field}.npy")

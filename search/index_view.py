@@ -266,13 +266,12 @@ class IndexView:
             vocab: dict[str, int] = {}
             for leaf, reader in zip(self.leaves, self.readers, strict=True):
                 if leaf.arrays is not None:
-                    items = leaf.arrays.terms("content")
+                    items = leaf.arrays.plain_terms("content")
                 else:
-                    items = [(term, info.doc_frequency()) for term, info in reader.iter_field("content")]
-                for term, df in items:
-                    if term.isalnum() and term.isascii():  # bytes
-                        word = term.decode("ascii")
-                        vocab[word] = vocab.get(word, 0) + df
+                    items = [(term.decode("ascii"), info.doc_frequency())
+                             for term, info in reader.iter_field("content") if term.isalnum() and term.isascii()]
+                for word, df in items:
+                    vocab[word] = vocab.get(word, 0) + df
             self.shared.vocabulary = Vocabulary(vocab)
         return self.shared.vocabulary
 

@@ -18,6 +18,9 @@ import numpy as np
 
 ALPHABET = string.ascii_lowercase + string.digits
 _CODE = {ch: i for i, ch in enumerate(ALPHABET)}
+_CODE_OF_BYTE = np.zeros(256, dtype=np.int8)
+for _ch, _i in _CODE.items():
+    _CODE_OF_BYTE[ord(_ch)] = _i
 MAX_DISTANCE = 2
 
 
@@ -25,17 +28,18 @@ class Vocabulary:
     def __init__(self, frequencies: dict[str, int]):
         self.frequencies = {w: df for w, df in frequencies.items() if w and all(ch in _CODE for ch in w)}
         self.words = list(self.frequencies)
-        self.lengths = np.array([len(w) for w in self.words], dtype=np.int16)
-        longest = int(self.lengths.max()) if len(self.words) else 0
-        codes = np.full((len(self.words), max(longest, 1)), -1, dtype=np.int8)
-        counts = np.zeros((len(self.words), len(ALPHABET)), dtype=np.uint8)
-        for row, word in enumerate(self.words):
-            word_codes = [_CODE[ch] for ch in word]
-            codes[row, :len(word)] = word_codes
-            for code in word_codes:
-                counts[row, code] = min(255, counts[row, code] + 1)
-        self.codes = codes
-        self.counts = counts
+        count = len(self.words)
+        self.lengths = np.fromiter(map(len, self.words), dtype=np.int16, count=count)
+        # every word's letter codes, padded with -1, and its letter counts,
+        # built with array operations (a cold misspelled query waits for it)
+        flat = _CODE_OF_BYTE[np.frombuffer("".join(self.words).encode("ascii"), dtype=np.uint8)]
+        rows = np.repeat(np.arange(count), self.lengths)
+        starts = np.cumsum(self.lengths, dtype=np.int64) - self.lengths
+        columns = np.arange(len(flat)) - np.repeat(starts, self.lengths)
+        self.codes = np.full((count, max(int(self.lengths.max(initial=0)), 1)), -1, dtype=np.int8)
+        self.codes[rows, columns] = flat
+        letters = np.bincount(rows * len(ALPHABET) + flat, minlength=count * len(ALPHABET))
+        self.counts = np.minimum(letters, 255).astype(np.uint8).reshape(count, len(ALPHABET))
 
     def __contains__(self, word: str) -> bool:
         return word in self.frequencies
