@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from whoosh.analysis import Analyzer, Token
@@ -45,8 +46,10 @@ from indexer.textnorm import canonical_i_y, fold, normalize_with_offsets
 FOLD, EXACT, COMPOUND, SPECIAL = "fold", "exact", "compound", "special"
 
 _SYLLABLE_RE = re.compile(r"[^\W_]+")
+_JOIN_RE = re.compile("_")
 _DATE_RE = re.compile(r"(?<![\d/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?![\d/])")
 _TP_PREFIX = "tp"  # thành phố, "city": TP.HCM, TP. HCM, TP HCM and TPHCM name the same city
+SYLLABLE_FORMS_CACHED = 65536  # distinct written syllables remembered (~10 MB at most)
 _MAX_ABBREVIATION = 5  # letters in each half of a joined abbreviation (UBND.TP, TP.HCM)
 
 
@@ -118,12 +121,8 @@ def compound_starts(norm: str, sylls: list[Syllable]) -> set[int]:
     stripped = "".join(source.split())
     if compact.replace("_", "") != stripped:
         return set()
-    join_points = set()
-    removed = 0
-    for i, ch in enumerate(compact):
-        if ch == "_":
-            join_points.add(i - removed)
-            removed += 1
+    # the k-th "_" at index i of the compact text joins at i - k of the stripped one
+    join_points = {m.start() - k for k, m in enumerate(_JOIN_RE.finditer(compact))}
     if not join_points:
         return set()
     starts = set()
@@ -148,18 +147,27 @@ def _is_tp_joined(syl: Syllable, lower: str, query: bool) -> bool:
             and (syl.text.isupper() or query))
 
 
+@lru_cache(maxsize=SYLLABLE_FORMS_CACHED)
+def syllable_forms(text: str) -> tuple[str, str]:
+    """(lower, folded) of a syllable as written: lowercase, a number without
+    leading zeros, one i/y spelling. A language has a few thousand
+    syllables, so each is worked out once per process."""
+    lower = text.lower()
+    if lower.isdigit():
+        lower = _norm_number(lower)
+    lower = canonical_i_y(lower)
+    return lower, fold(lower)
+
+
 def read_words(analysis: Analysis) -> list[Word]:
     words = []
     pos = 0
     offsets = analysis.offsets
     for index, syl in enumerate(analysis.sylls):
-        lower = syl.text.lower()
-        if lower.isdigit():
-            lower = _norm_number(lower)
-        lower = canonical_i_y(lower)
+        lower, folded = syllable_forms(syl.text)
         split = lower.startswith(_TP_PREFIX) and _is_tp_joined(syl, lower, analysis.query)
         start, end = (syl.start, syl.end) if offsets is None else (offsets[syl.start], offsets[syl.end])
-        words.append(Word(index, syl, lower, fold(lower), pos, start, end, split))
+        words.append(Word(index, syl, lower, folded, pos, start, end, split))
         pos += 2 if split else 1
     return words
 

@@ -76,10 +76,11 @@ def _load() -> Any:
 # -- segmentation -------------------------------------------------------------
 # pyvi's ViTokenizer.tokenize, computed the same way but without its costs:
 # it rebuilt each token's lowercase and case tests up to five times (once for
-# every neighbour's features), compiled its pattern on every call and built
-# the output by repeated string concatenation (quadratic in the text's
-# length). The features, the CRF and the joining rules are pyvi's own, so
-# the output is identical (tests/test_analysis.py compares them on real text).
+# every neighbour's features), handed crfsuite dictionaries to convert,
+# compiled its pattern on every call and built the output by repeated string
+# concatenation (quadratic in the text's length). The features, the CRF and
+# the joining rules are pyvi's own, so the output is identical
+# (tests/test_analysis.py compares them on real text).
 
 _PATTERN = re.compile("(" + "|".join([
     r"[A-ZĐ]+\.", r"Tp\.", r"Mr\.", r"Mrs\.", r"Ms\.", r"Dr\.", r"ThS\.",  # abbreviations
@@ -107,31 +108,47 @@ def tokenize(text: str) -> str:
     return "".join(parts)
 
 
-def _features(tokens: list[str], bi_grams: set[str], tri_grams: set[str]) -> list[dict[str, Any]]:
-    """pyvi's word2features for every token, keys in pyvi's order."""
+def _features(tokens: list[str], bi_grams: set[str], tri_grams: set[str]) -> list[list[str]]:
+    """pyvi's word2features for every token, in the form crfsuite reads
+    fastest: a list of feature names per token. pyvi's dicts say the same
+    thing: a string value v of key k is the feature "k:v" with weight 1, a
+    boolean is the feature k with weight 1 (True) or 0 (False, so it is
+    left out here), and "bias" has weight 1."""
     lower = [t.lower() for t in tokens]
     upper = [t.isupper() for t in tokens]
     title = [t.istitle() for t in tokens]
+    this_word = ["word.lower():" + w for w in lower]
+    as_previous = ["-1:word.lower():" + w for w in lower]
+    as_next = ["+1:word.lower():" + w for w in lower]
     last = len(tokens) - 1
     features = []
-    for i in range(len(tokens)):
-        one: dict[str, Any] = {
-            "bias": 1.0, "word.lower()": lower[i], "word.isupper()": upper[i],
-            "word.istitle()": title[i], "word.isdigit()": tokens[i].isdigit(),
-        }
+    for i, token in enumerate(tokens):
+        one = ["bias", this_word[i]]
+        if upper[i]:
+            one.append("word.isupper()")
+        if title[i]:
+            one.append("word.istitle()")
+        if token.isdigit():
+            one.append("word.isdigit()")
         if i > 0:
-            one["-1:word.lower()"] = lower[i - 1]
-            one["-1:word.istitle()"] = title[i - 1]
-            one["-1:word.isupper()"] = upper[i - 1]
-            one["-1:word.bi_gram()"] = f"{lower[i - 1]} {lower[i]}" in bi_grams
-            if i > 1:
-                one["-2:word.tri_gram()"] = f"{lower[i - 2]} {lower[i - 1]} {lower[i]}" in tri_grams
+            one.append(as_previous[i - 1])
+            if title[i - 1]:
+                one.append("-1:word.istitle()")
+            if upper[i - 1]:
+                one.append("-1:word.isupper()")
+            if f"{lower[i - 1]} {lower[i]}" in bi_grams:
+                one.append("-1:word.bi_gram()")
+            if i > 1 and f"{lower[i - 2]} {lower[i - 1]} {lower[i]}" in tri_grams:
+                one.append("-2:word.tri_gram()")
         if i < last:
-            one["+1:word.lower()"] = lower[i + 1]
-            one["+1:word.istitle()"] = title[i + 1]
-            one["+1:word.isupper()"] = upper[i + 1]
-            one["+1:word.bi_gram()"] = f"{lower[i]} {lower[i + 1]}" in bi_grams
-            if i < last - 1:
-                one["+2:word.tri_gram()"] = f"{lower[i]} {lower[i + 1]} {lower[i + 2]}" in tri_grams
+            one.append(as_next[i + 1])
+            if title[i + 1]:
+                one.append("+1:word.istitle()")
+            if upper[i + 1]:
+                one.append("+1:word.isupper()")
+            if f"{lower[i]} {lower[i + 1]}" in bi_grams:
+                one.append("+1:word.bi_gram()")
+            if i < last - 1 and f"{lower[i]} {lower[i + 1]} {lower[i + 2]}" in tri_grams:
+                one.append("+2:word.tri_gram()")
         features.append(one)
     return features
