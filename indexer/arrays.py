@@ -1,59 +1,76 @@
-"""Per-segment arrays: what a search reads, written once when a segment is
-written, and memory-mapped by every server process.
+"""Per-segment arrays: the text fields' postings, and what a search reads,
+written once when a segment is written, and memory-mapped by every server
+process.
 
-Whoosh stays the store of record (documents, ids, positions, deletions,
-atomic commits). But decoding its posting blocks is pure Python, one posting
-at a time: a common word in a fresh process took seconds, and every process
-kept its own decoded copy. So, as Whoosh writes a segment, ``ArraysCodec``
-also receives every posting, field length and column value of it and writes
-them as flat numpy arrays beside the index:
+Whoosh stays the store of record for documents, ids, keyword fields,
+deletions and atomic commits. But decoding its posting blocks is pure
+Python, one posting at a time: a common word in a fresh process took
+seconds, and every process kept its own decoded copy. So the text fields'
+postings (content, title, lead, captions) are written, by ``PostingsCodec``,
+only as flat numpy arrays beside the index, together with the field lengths
+and column values a search needs:
 
     <index>/arrays/<segment id>/
-        meta.json                  document count, fields, format version
+        meta.json                  document count, format version
         <field>.hash.npy           uint64, the terms' 64-bit hashes, sorted
         <field>.first.npy          int64, where each term's postings start
         <field>.df.npy             int32, how many postings it has
         <field>.tstart.npy         int64, where each term's text starts in...
         <field>.terms.bin          ...the terms' UTF-8 bytes (to verify a hash hit)
-        <field>.docs.npy           int32, segment-local document numbers
-        <field>.tf.npy             uint32, term frequencies
+        <field>.docs.npy           segment-local document numbers
+        <field>.tf.npy             term frequencies
         <field>.pfirst.npy         int64, where each term's positions start in...
-        <field>.pos.npy            uint32, positions as deltas within a posting
-                                   (a posting has tf of them; a term without
-                                   positions has pfirst NO_POSITIONS, one with
-                                   positions in some postings only MIXED)
+        <field>.pos.npy            positions as deltas within a posting (a
+                                   posting has tf of them; a term without
+                                   positions has pfirst NO_POSITIONS)
         len.<field>.npy            uint8, Whoosh's one-byte field lengths
         col.<field>.npy            int32 codes into col.<field>.json (-1: none),
                                    or int64 values for numeric columns
 
+docs, tf and pos take the narrowest unsigned type that holds a segment's
+values (``_narrowest``): 1-2 bytes instead of 4 for nearly all of them.
+
 A search maps them (``SegmentArrays``) instead of decoding: the pages live in
 the kernel's page cache, shared by every process and kept across restarts,
 so a new process or thread is warm at once and its private memory does not
-grow with the index.
+grow with the index. Whoosh itself (its merges, ``whoosh.query``) reads the
+same postings through ``ArraysTermsReader``.
 
 Segments never change once written, so neither do their arrays. They are
-written into ``<id>.tmp`` and renamed when complete; arrays of segments that
-no longer exist (merged away, or never committed by a killed run) are
-removed by ``remove_stale`` after each commit. A segment without arrays (an
-index from an older version) is still searched, through Whoosh's decoder.
+written into ``<id>.tmp`` and renamed when complete, before Whoosh commits
+the segment; arrays of segments that no longer exist (merged away, or never
+committed by a killed run) are removed by ``remove_stale`` at the next
+write. Segments of format 2 (``ArraysCodec``, also in Whoosh's files) and
+segments without arrays are still searched, the latter through Whoosh's
+decoder.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
 import shutil
+import threading
+import weakref
 from array import array
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PerDocWriter
+from whoosh.codec.base import FieldCursor, TermsReader
+from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PerDocWriter, W3TermInfo
+from whoosh.formats import Format
+from whoosh.matching import ListMatcher
+from whoosh.reading import TermNotFound
+from whoosh.system import pack_uint
+from whoosh.util.numeric import byte_to_length
 
 from indexer.closing import close_files
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the text postings live only here (2: also in Whoosh's files)
+READABLE_VERSIONS = (2, 3)
 ARRAYS_DIR = "arrays"
 TEXT_FIELDS = ("content", "title", "lead", "captions")  # the fields a query scores
 NUMERIC_COLUMNS = ("published",)
@@ -62,7 +79,7 @@ LENGTH_PREFIX = "_"  # Whoosh names a field's length column "_<field>_len"
 LENGTH_SUFFIX = "_len"
 NO_VALUE = -1
 NO_POSITIONS = -1  # exact spellings and compounds: scored, never in a phrase
-MIXED_POSITIONS = -2  # some postings with, some without: phrases read Whoosh's
+MIXED_POSITIONS = -2  # format 2 only: some postings with positions, some without (read Whoosh's)
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
@@ -93,60 +110,77 @@ class _SegmentArraysWriter:
         self.doccount = 0
         self.fields: dict[str, dict[str, Any]] = {}
         self.field: str | None = None
+        self.term: bytes | None = None
         self.finished = {"postings": False, "perdoc": False}
 
-    # postings (from the field writer)
-    def start_field(self, fieldname: str, compact_positions: bool) -> None:
+    # postings (from the field writer, in (field, term, document) order)
+    def take(self, item: tuple[str, bytes, int, float, bytes | None]) -> bool:
+        """Keep a posting of a text field (True), or leave it to Whoosh (False)."""
+        fieldname, btext, docnum, weight, value = item
         if fieldname not in TEXT_FIELDS:
-            self.field = None
-            return
+            return False
+        if fieldname != self.field:
+            self._end_term()
+            self._start_field(fieldname)
+        if btext != self.term:
+            self._end_term()
+            self._start_term(btext)
+        self._add(docnum, weight, value)
+        return True
+
+    def _start_field(self, fieldname: str) -> None:
         self.field = fieldname
         self.fields[fieldname] = {
             "hashes": array("Q"), "first": array("q"), "df": array("i"), "terms": bytearray(),
             "tstart": array("q"), "pfirst": array("q"), "count": 0, "positions": 0,
-            "compact": compact_positions, "term_start": 0, "term_positions": 0, "term_empty": 0,
             "docs": open(self.folder / f"{fieldname}.docs.bin", "wb"),
             "tf": open(self.folder / f"{fieldname}.tf.bin", "wb"),
             "pos": open(self.folder / f"{fieldname}.pos.bin", "wb"),
             "buf_docs": array("i"), "buf_tf": array("I"), "buf_pos": bytearray(),
+            "term_pos": [],  # the current term's positions per posting (None: it has none)
         }
 
-    def start_term(self, btext: bytes) -> None:
-        if self.field is None:
-            return
+    def _start_term(self, btext: bytes) -> None:
+        assert self.field is not None
         data = self.fields[self.field]
+        self.term = btext
         data["hashes"].append(term_hash(btext))
         data["first"].append(data["count"])
         data["tstart"].append(len(data["terms"]))
         data["terms"] += btext
         data["df"].append(0)
         data["pfirst"].append(NO_POSITIONS)
-        data["term_start"] = data["positions"]
-        data["term_positions"] = data["term_empty"] = 0
 
-    def add(self, docnum: int, weight: float, value: bytes | None) -> None:
-        if self.field is None:
-            return
+    def _add(self, docnum: int, weight: float, value: bytes | None) -> None:
+        assert self.field is not None
         data = self.fields[self.field]
         tf = int(round(weight))
         data["buf_docs"].append(docnum)
         data["buf_tf"].append(tf)
         data["df"][-1] += 1
         data["count"] += 1
-        if data["compact"] and value is not None:
-            # CompactPositions: a 4-byte frequency, then 4 bytes per position
-            count = (len(value) - POSITIONS_HEADER) // 4
-            if count == tf:
-                data["buf_pos"] += value[POSITIONS_HEADER:]
-                data["positions"] += count
-                data["term_positions"] += 1
-            else:
-                data["term_empty"] += 1
-            data["pfirst"][-1] = _term_positions(data)
-        else:
-            data["pfirst"][-1] = MIXED_POSITIONS  # another format: phrases read Whoosh's
+        # CompactPositions values: a 4-byte frequency, then 4 bytes per position
+        has_positions = value is not None and (len(value) - POSITIONS_HEADER) // 4 == tf > 0
+        data["term_pos"].append((value[POSITIONS_HEADER:] if has_positions else None, tf))  # type: ignore[index]
         if len(data["buf_docs"]) >= 1 << 16:
             self._flush(data)
+
+    def _end_term(self) -> None:
+        """Write the finished term's positions: none when no posting has any;
+        otherwise every posting gets tf of them, and a posting without (which
+        the analyzer never produces: a term keeps positions in every document
+        or in none) gets positions no phrase can match (``UNPLACED``)."""
+        if self.field is None or self.term is None:
+            return
+        data = self.fields[self.field]
+        pieces, data["term_pos"] = data["term_pos"], []
+        self.term = None
+        if all(raw is None for raw, _ in pieces):
+            return
+        data["pfirst"][-1] = data["positions"]
+        for raw, tf in pieces:
+            data["buf_pos"] += raw if raw is not None else array("I", [UNPLACED] + [2] * (tf - 1)).tobytes()
+            data["positions"] += tf
 
     @staticmethod
     def _flush(data: dict[str, Any]) -> None:
@@ -158,6 +192,7 @@ class _SegmentArraysWriter:
         data["buf_pos"] = bytearray()
 
     def postings_done(self) -> None:
+        self._end_term()
         for name, data in self.fields.items():
             self._flush(data)
             data["docs"].close()
@@ -179,9 +214,10 @@ class _SegmentArraysWriter:
             (self.folder / f"{name}.terms.bin").write_bytes(blob)
             for kind, dtype in (("docs", np.int32), ("tf", np.uint32), ("pos", np.uint32)):
                 raw = self.folder / f"{name}.{kind}.bin"
-                np.save(self.folder / f"{name}.{kind}.npy", np.fromfile(raw, dtype=dtype))
+                np.save(self.folder / f"{name}.{kind}.npy", _narrowest(np.fromfile(raw, dtype=dtype)))
                 raw.unlink()
         self.fields.clear()
+        self.field = None
         self.finished["postings"] = True
 
     # per-document values (from the per-document writer)
@@ -233,13 +269,22 @@ class _SegmentArraysWriter:
 
 POSITIONS_HEADER = 4
 COMPACT_FORMAT = "CompactPositions"  # indexer.schema's format: raw 32-bit position deltas
+# Positions of a posting that has none in a term that has them elsewhere:
+# UNPLACED, UNPLACED + 2, ... are never next to a real position (records are
+# far shorter than 2**24 words) nor to each other, so no phrase matches them.
+UNPLACED = 1 << 24
 
 
-def _term_positions(data: dict[str, Any]) -> int:
-    """The current term's pfirst: where its positions start, or a marker."""
-    if data["term_positions"] and data["term_empty"]:
-        return MIXED_POSITIONS
-    return int(data["term_start"]) if data["term_positions"] else NO_POSITIONS
+def _narrowest(values: np.ndarray) -> np.ndarray:
+    """Unsigned values in the smallest of uint8/uint16/uint32 that holds
+    them all: term frequencies are nearly always below 256, positions below
+    65,536, and a segment under 65,536 documents numbers them in 16 bits.
+    Readers widen what they slice (every reader uses astype)."""
+    top = int(values.max()) if len(values) else 0
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values
 
 
 def discard(index_dir: str | os.PathLike[str], segment_id: str) -> None:
@@ -284,6 +329,9 @@ def _closed(storage: Any, segment: Any) -> None:
 
 
 class _FieldWriter(W3FieldWriter):
+    """W3's field writer for the keyword fields (id, author, ...); the text
+    fields' postings go to the arrays only."""
+
     def __init__(self, codec: Any, storage: Any, segment: Any):
         self._opened: list[Any] = []
         try:
@@ -298,17 +346,13 @@ class _FieldWriter(W3FieldWriter):
         self._opened.append(created)
         return created
 
-    def start_field(self, fieldname: str, fieldobj: Any) -> None:
-        super().start_field(fieldname, fieldobj)
-        self._arrays.start_field(fieldname, type(fieldobj.format).__name__ == COMPACT_FORMAT)
-
-    def start_term(self, btext: bytes) -> None:
-        super().start_term(btext)
-        self._arrays.start_term(btext)
-
-    def add(self, docnum: int, weight: float, vbytes: Any, length: Any) -> None:
-        super().add(docnum, weight, vbytes, length)
-        self._arrays.add(docnum, weight, vbytes)
+    def add_postings(self, schema: Any, lengths: Any, items: Any) -> None:
+        for name in TEXT_FIELDS:
+            if name in schema and type(schema[name].format).__name__ != COMPACT_FORMAT:
+                raise ValueError(f"the index's {name!r} field was made by an older version of vnsearch "
+                                 "(positions in another format): rebuild the index into a new folder")
+        take = self._arrays.take
+        super().add_postings(schema, lengths, (item for item in items if not take(item)))
 
     def close(self) -> None:
         super().close()
@@ -335,15 +379,45 @@ class _PerDocWriter(W3PerDocWriter):
         _closed(self._storage, self._segment)
 
 
+def _folder(storage: Any) -> str:
+    """The index folder behind a storage (a compound segment is read through
+    an overlay of its compound file on the folder's storage)."""
+    while not hasattr(storage, "folder"):
+        storage = storage.b
+    return storage.folder
+
+
 class ArraysCodec(W3Codec):
-    """Whoosh's W3 codec that also writes each segment's arrays. Segments
-    remember their codec, so reading is W3's own, unchanged."""
+    """Segments written by vnsearch before format 3: Whoosh's W3 codec, with
+    format-2 arrays beside them that searches may use. Segments remember their
+    codec, so this class stays to read them; new segments use PostingsCodec."""
+
+
+class PostingsCodec(W3Codec):
+    """Whoosh's W3 codec, except that the postings of the text fields are
+    written only as the segment's arrays, and read back from them: Whoosh's
+    own reader, merges and the ``whoosh.query`` API see them through
+    ``ArraysTermsReader``. The keyword fields stay in W3's files."""
 
     def per_document_writer(self, storage: Any, segment: Any) -> W3PerDocWriter:
         return _PerDocWriter(self, storage, segment)
 
     def field_writer(self, storage: Any, segment: Any) -> W3FieldWriter:
         return _FieldWriter(self, storage, segment)
+
+    def terms_reader(self, storage: Any, segment: Any) -> Any:
+        keywords = super().terms_reader(storage, segment)
+        try:
+            arrays = SegmentArrays.mapped(_folder(storage), segment.segment_id())
+        except BaseException:
+            keywords.close()
+            # Whoosh's SegmentReader opened the compound file just before
+            # asking for this reader, and leaves it open when this raises
+            compound = getattr(storage, "a", None)
+            if compound is not None:
+                compound.close()
+            raise
+        return ArraysTermsReader(keywords, arrays)
 
 
 def remove_stale(index_dir: str | os.PathLike, live_segments: set[str]) -> None:
@@ -361,14 +435,27 @@ def remove_stale(index_dir: str | os.PathLike, live_segments: set[str]) -> None:
 
 # -- reading ------------------------------------------------------------------
 
+class ArraysMissing(OSError):
+    """A format-3 segment whose arrays are gone or damaged: its text postings
+    exist nowhere else."""
+
+
+_mapped: weakref.WeakValueDictionary[tuple[str, str], SegmentArrays] = weakref.WeakValueDictionary()
+_mapped_lock = threading.Lock()
+
+
 class SegmentArrays:
-    """One segment's arrays, memory-mapped (nothing is read until used)."""
+    """One segment's arrays, memory-mapped (nothing is read until used).
+
+    A process maps each segment once (``mapped``): every searcher and thread
+    shares the mapping, which lives as long as something uses it."""
 
     def __init__(self, folder: Path):
         self.folder = folder
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("version") != FORMAT_VERSION:
+        if meta.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"arrays format {meta.get('version')} in {folder}")
+        self.version = int(meta["version"])
         self.doc_count = int(meta["docs"])
         # Everything is mapped now (mapping reads nothing): a writer may
         # remove these files once the segment is merged away, and a mapping
@@ -380,12 +467,28 @@ class SegmentArrays:
         self._labels = {path.name: json.loads(path.read_text(encoding="utf-8")) for path in folder.glob("col.*.json")}
 
     @classmethod
+    def mapped(cls, index_dir: str | os.PathLike, segment_id: str) -> SegmentArrays:
+        """This process's mapping of a segment's arrays (ArraysMissing if it has none)."""
+        key = (os.path.realpath(index_dir), segment_id)
+        with _mapped_lock:
+            found = _mapped.get(key)
+            if found is None:
+                folder = arrays_root(index_dir) / segment_id
+                try:
+                    found = cls(folder)
+                except (OSError, ValueError, KeyError) as exc:
+                    raise ArraysMissing(f"the search arrays of segment {segment_id} are missing or damaged "
+                                        f"({folder}: {exc}); rebuild the index into a new folder") from None
+                _mapped[key] = found
+            return found
+
+    @classmethod
     def open(cls, index_dir: str | os.PathLike, segment_id: str) -> SegmentArrays | None:
-        folder = arrays_root(index_dir) / segment_id
+        """The segment's arrays, or None when it has none (searched through Whoosh)."""
         try:
-            return cls(folder)
-        except (OSError, ValueError, KeyError):
-            return None  # no arrays for this segment: searched through Whoosh
+            return cls.mapped(index_dir, segment_id)
+        except ArraysMissing:
+            return None
 
     def _map(self, name: str) -> np.ndarray | None:
         return self._maps.get(name)
@@ -395,22 +498,55 @@ class SegmentArrays:
 
     def postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(segment-local document numbers, frequencies) of a term, deletions included."""
-        found = self._slot(field, term.encode("utf-8"))
+        found = self.slot(field, term.encode("utf-8"))
         if found is None:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.uint32)
-        first = int(self._map(f"{field}.first.npy")[found])  # type: ignore[index]
-        count = int(self._map(f"{field}.df.npy")[found])  # type: ignore[index]
+        return self.postings_at(field, found)
+
+    def postings_at(self, field: str, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        first = int(self._map(f"{field}.first.npy")[slot])  # type: ignore[index]
+        count = int(self._map(f"{field}.df.npy")[slot])  # type: ignore[index]
         docs = self._map(f"{field}.docs.npy")
         tf = self._map(f"{field}.tf.npy")
         assert docs is not None and tf is not None
         return docs[first:first + count], tf[first:first + count]
+
+    def positions_at(self, field: str, slot: int) -> list[list[int]] | None:
+        """Each posting's positions (None: the term has none), UNPLACED ones as []."""
+        pfirst_map, pos = self._map(f"{field}.pfirst.npy"), self._map(f"{field}.pos.npy")
+        if pfirst_map is None or pos is None or int(pfirst_map[slot]) < 0:
+            return None
+        pfirst = int(pfirst_map[slot])
+        tf = self.postings_at(field, slot)[1].astype(np.int64)
+        flat = np.cumsum(pos[pfirst:pfirst + int(tf.sum())].astype(np.int64)) if len(tf) else np.zeros(0)
+        ends = np.cumsum(tf)
+        out: list[list[int]] = []
+        for start, end in zip((ends - tf).tolist(), ends.tolist(), strict=True):
+            deltas = pos[pfirst + start:pfirst + end]
+            if len(deltas) and int(deltas[0]) >= UNPLACED:
+                out.append([])
+            else:
+                out.append((flat[start:end] - (flat[start - 1] if start else 0)).tolist())
+        return out
+
+    def fields(self) -> list[str]:
+        return [f for f in TEXT_FIELDS if self._map(f"{f}.hash.npy") is not None]
+
+    def sorted_terms(self, field: str) -> list[tuple[bytes, int]]:
+        """(term, slot) of a field in byte order (Whoosh's term order)."""
+        tstart = self._map(f"{field}.tstart.npy")
+        blob = self._terms(field)
+        if tstart is None or blob is None:
+            return []
+        raw, bounds = bytes(blob), tstart.tolist()
+        return sorted((raw[bounds[i]:bounds[i + 1]], i) for i in range(len(bounds) - 1))
 
     def position_pairs(self, field: str, term: str,
                        local_docs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(document, position) of every occurrence of a term in the given
         documents (sorted, segment-local), as two flat arrays; None when this
         term's positions must be read through Whoosh."""
-        found = self._slot(field, term.encode("utf-8"))
+        found = self.slot(field, term.encode("utf-8"))
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
         if found is None:
             return empty
@@ -438,10 +574,11 @@ class SegmentArrays:
         return np.repeat(docs[chosen].astype(np.int64), lengths), positions
 
     def doc_frequency(self, field: str, term: str) -> int:
-        found = self._slot(field, term.encode("utf-8"))
+        found = self.slot(field, term.encode("utf-8"))
         return 0 if found is None else int(self._map(f"{field}.df.npy")[found])  # type: ignore[index]
 
-    def _slot(self, field: str, term: bytes) -> int | None:
+    def slot(self, field: str, term: bytes) -> int | None:
+        """Where a term sits in the field's per-term arrays (None: not in this segment)."""
         hashes = self._map(f"{field}.hash.npy")
         if hashes is None or not len(hashes):
             return None
@@ -489,3 +626,137 @@ class SegmentArrays:
         if values is None or present is None:
             return np.zeros(self.doc_count, dtype=np.int64), np.zeros(self.doc_count, dtype=bool)
         return values, present
+
+
+# -- Whoosh's view of the arrays -----------------------------------------------
+
+class ArraysTermsReader(TermsReader):
+    """Whoosh's terms reader for a format-3 segment: the keyword fields from
+    W3's files, the text fields from the arrays. Whoosh merges segments and
+    answers ``whoosh.query`` searches through it (one posting at a time);
+    vnsearch's own read path (search/index_view.py) reads the arrays directly."""
+
+    def __init__(self, keywords: Any, arrays: SegmentArrays):
+        self.keywords = keywords
+        self.arrays = arrays
+        self.text_fields = arrays.fields()
+
+    def _slot(self, fieldname: str, btext: bytes) -> int:
+        found = self.arrays.slot(fieldname, btext)
+        if found is None:
+            raise TermNotFound(f"{fieldname}:{btext!r}")
+        return found
+
+    def __contains__(self, term: tuple[str, bytes]) -> bool:
+        if term[0] in TEXT_FIELDS:
+            return self.arrays.slot(*term) is not None
+        return term in self.keywords
+
+    def cursor(self, fieldname: str, fieldobj: Any) -> Any:
+        if fieldname in TEXT_FIELDS:
+            return _SortedCursor(self, fieldname, [t for t, _ in self.arrays.sorted_terms(fieldname)])
+        return self.keywords.cursor(fieldname, fieldobj)
+
+    def terms(self) -> Any:
+        yield from self.keywords.terms()
+        for fieldname in self.text_fields:
+            for btext, _ in self.arrays.sorted_terms(fieldname):
+                yield fieldname, btext
+
+    def terms_from(self, fieldname: str, prefix: bytes) -> Any:
+        return (term for term, _ in self.items_from(fieldname, prefix))
+
+    def items(self) -> Any:
+        yield from self.keywords.items()
+        for fieldname in self.text_fields:
+            for btext, slot in self.arrays.sorted_terms(fieldname):
+                yield (fieldname, btext), self._info(fieldname, slot)
+
+    def items_from(self, fieldname: str, prefix: bytes) -> Any:
+        """(term, info) from ``prefix`` to the end of that field."""
+        if fieldname not in TEXT_FIELDS:
+            yield from self.keywords.items_from(fieldname, prefix)
+            return
+        for btext, slot in self.arrays.sorted_terms(fieldname):
+            if btext >= prefix:
+                yield (fieldname, btext), self._info(fieldname, slot)
+
+    def _info(self, fieldname: str, slot: int) -> W3TermInfo:
+        docs, tf = self.arrays.postings_at(fieldname, slot)
+        if not len(docs):
+            return W3TermInfo()
+        coded = self.arrays.length_bytes(fieldname)[docs]
+        return W3TermInfo(weight=float(tf.sum()), df=len(docs),
+                          minlength=byte_to_length(int(coded.min())), maxlength=byte_to_length(int(coded.max())),
+                          maxweight=float(tf.max()), minid=int(docs[0]), maxid=int(docs[-1]))
+
+    def term_info(self, fieldname: str, btext: bytes) -> Any:
+        if fieldname not in TEXT_FIELDS:
+            return self.keywords.term_info(fieldname, btext)
+        return self._info(fieldname, self._slot(fieldname, btext))
+
+    def frequency(self, fieldname: str, btext: bytes) -> float:
+        if fieldname not in TEXT_FIELDS:
+            return self.keywords.frequency(fieldname, btext)
+        return float(self.arrays.postings_at(fieldname, self._slot(fieldname, btext))[1].sum())
+
+    def doc_frequency(self, fieldname: str, btext: bytes) -> int:
+        if fieldname not in TEXT_FIELDS:
+            return self.keywords.doc_frequency(fieldname, btext)
+        return len(self.arrays.postings_at(fieldname, self._slot(fieldname, btext))[0])
+
+    def matcher(self, fieldname: str, btext: bytes, format_: Format, scorer: Any = None) -> Any:
+        if fieldname not in TEXT_FIELDS:
+            return self.keywords.matcher(fieldname, btext, format_, scorer)
+        slot = self._slot(fieldname, btext)
+        docs, tf = self.arrays.postings_at(fieldname, slot)
+        freqs = tf.tolist()
+        positions = self.arrays.positions_at(fieldname, slot)
+        values = [pack_uint(f) + (array("I", _deltas(p)).tobytes() if positions else b"")
+                  for f, p in zip(freqs, positions or [[]] * len(freqs), strict=True)]
+        return ListMatcher(docs.tolist(), [float(f) for f in freqs], values, format_, scorer,
+                           term=(fieldname, btext), terminfo=self._info(fieldname, slot))
+
+    def indexed_field_names(self) -> list[str]:
+        return list(self.keywords.indexed_field_names()) + self.text_fields
+
+    def close(self) -> None:
+        self.keywords.close()
+
+
+def _deltas(positions: Any) -> list[int]:
+    return [b - a for a, b in zip([0, *positions], positions, strict=False)]
+
+
+class _SortedCursor(FieldCursor):
+    """Whoosh's term cursor over a text field's sorted terms."""
+
+    def __init__(self, reader: ArraysTermsReader, fieldname: str, texts: list[bytes]):
+        self.reader, self.fieldname, self.texts, self.i = reader, fieldname, texts, 0
+
+    def first(self) -> bytes | None:
+        self.i = 0
+        return self.term()
+
+    def find(self, term: bytes | str) -> bytes | None:
+        key = term.encode("utf-8") if isinstance(term, str) else term
+        self.i = bisect.bisect_left(self.texts, key)
+        return self.term()
+
+    def next(self) -> bytes | None:
+        self.i += 1
+        return self.term()
+
+    def is_valid(self) -> bool:
+        return self.i < len(self.texts)
+
+    def term(self) -> bytes | None:
+        return self.texts[self.i] if self.is_valid() else None
+
+    def text(self) -> str | None:
+        found = self.term()
+        return None if found is None else found.decode("utf-8")
+
+    def term_info(self) -> Any:
+        found = self.term()
+        return None if found is None else self.reader.term_info(self.fieldname, found)

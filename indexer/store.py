@@ -29,7 +29,7 @@ from whoosh.index import LockError
 from whoosh.multiproc import MpWriter
 from whoosh.writing import SegmentWriter
 
-from indexer.arrays import ArraysCodec, remove_stale
+from indexer.arrays import PostingsCodec, remove_stale
 from indexer.arrays import discard as discard_arrays
 from indexer.closing import close_files
 from indexer.schema import build_schema
@@ -120,7 +120,7 @@ def acquire_writer(ix: Any, path: Path, lock_timeout: float | None = None, **kwa
     timeout = resolve_lock_timeout(lock_timeout)
     if not os.access(path, os.W_OK):
         raise IndexProblem(f"the index directory {path} is not writable")
-    kwargs.setdefault("codec", ArraysCodec())  # segments get their search arrays as they are written
+    kwargs.setdefault("codec", PostingsCodec())  # text postings go to the search arrays
     try:
         return _new_writer(ix, timeout=timeout, delay=0.25, **kwargs)
     except LockError:

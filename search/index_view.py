@@ -6,13 +6,13 @@ long OR queries over stacked terms. Whoosh stays the store; a query reads:
 * postings (document numbers and term frequencies) from each segment's
   memory-mapped arrays (indexer/arrays.py): nothing is decoded, and the pages
   are shared by every process through the kernel's page cache;
-* positions, for phrases, from Whoosh's own posting blocks, decoded only for
-  the candidate documents and kept in a byte-bounded cache;
+* positions, for phrases, from the same arrays, only for the candidate
+  documents;
 * per-document lengths, facet columns and dates as arrays, built once per
   generation from the segments' arrays.
 
-A segment without arrays (written by an older version) is decoded through
-Whoosh instead, into the same byte-bounded cache.
+A segment without arrays (written by plain Whoosh) is decoded through
+Whoosh instead, into byte-bounded caches (postings, and position blocks).
 
 Whoosh file reads seek a shared file object, so each thread reads through its
 own searcher (``IndexView``), opened without mmap (``indexer.store``): Whoosh

@@ -295,7 +295,7 @@ def _processes_with_pyvi_loaded(group: int) -> int:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
 def test_a_killed_parallel_run_leaves_no_model_file_in_the_temp_folder(tmp_path):
-    records = write_jsonl(tmp_path / "a.jsonl", varied_articles(3000, words_each=80))
+    records = write_jsonl(tmp_path / "a.jsonl", varied_articles(20000, words_each=80))
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     cmd = [sys.executable, "-m", "webui.cli", "index", str(records), "--index", str(tmp_path / "ix"),
@@ -308,7 +308,7 @@ def test_a_killed_parallel_run_leaves_no_model_file_in_the_temp_folder(tmp_path)
             assert proc.poll() is None, "the run ended before both workers loaded pyvi"
             assert time.monotonic() < deadline, "the workers never loaded pyvi"
             time.sleep(0.05)
-        time.sleep(2.5)  # loading the model takes about a second; then they segment (~8 s in all)
+        time.sleep(2.5)  # loading the model takes about a second; then they segment (~12 s in all)
         assert proc.poll() is None, "the run finished before it could be killed"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)

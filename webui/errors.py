@@ -12,6 +12,7 @@ from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from indexer import store
+from indexer.arrays import ArraysMissing
 from search.request import MAX_PAGE_SIZE, BadRequest
 from webui.context import is_api_path
 
@@ -62,7 +63,7 @@ def classify(exc: Exception) -> tuple[int, str, str, dict]:
         return 503, "index_missing", "the search index has not been built yet", {}
     if isinstance(exc, store.IndexBusy):
         return 503, "index_busy", "the index is being written; try again shortly", {"Retry-After": "5"}
-    if isinstance(exc, store.IndexProblem):
+    if isinstance(exc, store.IndexProblem | ArraysMissing):
         current_app.logger.error("%s", exc)
         return 503, "index_problem", "the search index is not usable right now", {}
     if isinstance(exc, HTTPException):

@@ -1,0 +1,167 @@
+"""Format 3: the text fields' postings live only in the segment arrays.
+
+Whoosh's own files keep the keyword fields; Whoosh merges and whoosh.query
+read the text postings back through ArraysTermsReader; positions survive
+round trips, including values too wide for the narrow types; indexes of
+plain Whoosh segments are still searched; a segment whose arrays are gone is
+a clear 503, not a wrong answer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from whoosh.codec.whoosh3 import W3Codec
+from whoosh.query import Phrase, Term
+
+from indexer import store
+from indexer.arrays import ARRAYS_DIR, UNPLACED, ArraysTermsReader, SegmentArrays, _SegmentArraysWriter, arrays_root
+from indexer.ingest import ingest
+from search.engine import Engine
+from search.request import SearchRequest
+from tests.helpers import DEMO, corpus_slice, write_jsonl
+from tests.web_helpers import assert_error, make_app
+
+QUERIES = ["can bo tre", "da nang", '"thị trường chứng khoán"', "bóng đá", "chinh phu", "TP.HCM",
+           "hoc sinh gioi thanh pho ho chi minh nam nay", "hoc sinhh gioi", "kinh te -chung",
+           "(giao duc OR y te) AND thanh pho", "title:(viet nam)", '"thi truong"', ""]
+
+
+def results(path: Path) -> dict:
+    engine = Engine(path)
+    out = {}
+    for q in QUERIES:
+        for params in ({}, {"sort": "newest"}, {"page": "2", "size": "5"}):
+            values = {"q": q, **params}
+            found = engine.search(SearchRequest.from_params(
+                values.get, lambda k, v=values: [v[k]] if k in v else [])).to_json()
+            found.pop("took_ms")
+            out[q, tuple(params.items())] = found
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """Real articles and the demo archive in several segments (two workers)."""
+    path = tmp_path_factory.mktemp("format3")
+    source = write_jsonl(path.parent / "format3.jsonl", corpus_slice(250) + corpus_slice(250, start=15000))
+    assert ingest([source, DEMO], path, procs=2, show_progress=False).rejected == 0
+    return path
+
+
+def test_text_postings_are_only_in_the_arrays(built):
+    with store.open_index(built).searcher() as searcher:
+        leaves = [leaf for leaf, _ in searcher.reader().leaf_readers()]
+        assert len(leaves) >= 2
+        for leaf in leaves:
+            terms = leaf._terms
+            assert isinstance(terms, ArraysTermsReader)
+            # Whoosh's own terms file holds the keyword fields only
+            names = set(terms.keywords.indexed_field_names())
+            assert "id" in names and "category" in names
+            assert not names & {"content", "title", "lead", "captions"}
+            assert leaf.doc_frequency("content", "can") == terms.arrays.doc_frequency("content", "can") > 0
+
+
+def test_whoosh_queries_see_the_same_postings_and_positions(built):
+    engine = Engine(built)
+    phrase_ids = {hit.id for hit in engine.search(SearchRequest(q='"thi truong chung khoan"', size=100)).hits}
+    compound_df = engine._state().view.doc_frequency("content", "can_bo")
+    assert phrase_ids
+    with store.open_index(built).searcher() as searcher:
+        found = searcher.search(Phrase("content", ["thi", "truong", "chung", "khoan"]), limit=None)
+        assert {hit["id"] for hit in found} == phrase_ids
+        # a compound term, without positions, through Whoosh's scorer
+        assert len(searcher.search(Term("content", "can_bo"), limit=None)) == compound_df > 0
+        # and Whoosh's term listing walks the arrays in byte order
+        terms = [t for t in searcher.reader().field_terms("content") if t.startswith("thi")]
+        assert terms == sorted(terms) and "thi" in terms and "thi_truong" in terms
+
+
+def test_merging_every_segment_through_whoosh_keeps_every_result(built, tmp_path):
+    copy = tmp_path / "merged"
+    shutil.copytree(built, copy)
+    before = results(copy)
+    ix = store.open_index(copy)
+    writer = store.acquire_writer(ix, copy)
+    writer.commit(optimize=True)  # one segment, rewritten from the others' postings
+    merged = store.open_index(copy)
+    assert len(merged._segments()) == 1
+    assert results(copy) == before
+    # the merged-away segments' arrays go at the next write (which leaves
+    # only its own unused new segment's, until the write after it)
+    with store.writing(merged, copy) as writer:
+        unused = writer.newsegment.segment_id()
+    live = {segment.segment_id() for segment in store.open_index(copy)._segments()}
+    assert {p.name for p in (copy / ARRAYS_DIR).iterdir()} - live <= {unused}
+
+
+def test_plain_whoosh_segments_are_still_searched(tmp_path, monkeypatch):
+    ours = tmp_path / "ours"
+    assert ingest([DEMO], ours, procs=1, show_progress=False).added
+    monkeypatch.setattr(store, "PostingsCodec", W3Codec)  # an index written without arrays
+    plain = tmp_path / "plain"
+    assert ingest([DEMO], plain, procs=1, show_progress=False).added
+    assert not arrays_root(plain).exists() or not any(arrays_root(plain).iterdir())
+    assert results(plain) == results(ours)
+
+
+def _write_segment(folder: Path, postings: list) -> SegmentArrays:
+    storage = SimpleNamespace(folder=str(folder))
+    segment = SimpleNamespace(segment_id=lambda: "SEG")
+    writer = _SegmentArraysWriter(storage, segment)
+    for item in postings:
+        assert writer.take(item)
+    assert not writer.take(("id", b"x", 0, 1.0, None))  # keyword fields stay with Whoosh
+    writer.postings_done()
+    writer.perdoc_done(3)
+    writer.finish_if_done()
+    return SegmentArrays(arrays_root(folder) / "SEG")
+
+
+def _value(positions: list[int]) -> bytes:
+    from indexer.schema import CompactPositions
+    return CompactPositions().encode(positions)
+
+
+def test_positions_and_wide_values_round_trip(tmp_path):
+    far = [5, 70_000, 70_001]  # a position past 65,535
+    many = list(range(300))  # a frequency past 255
+    arrays = _write_segment(tmp_path, [
+        ("content", b"ha", 0, 3.0, _value(far)),
+        ("content", b"ha", 2, 300.0, _value(many)),
+        ("content", b"ha_noi", 1, 2.0, (2).to_bytes(4, "big")),
+        ("content", b"noi", 0, 1.0, _value([6])),
+        # positions in one document only: the analyzer never does this, but
+        # the other posting must not match a phrase
+        ("content", b"odd", 0, 1.0, _value([1])),
+        ("content", b"odd", 2, 2.0, (2).to_bytes(4, "big")),
+    ])
+    docs, tf = arrays.postings("content", "ha")
+    assert docs.tolist() == [0, 2] and tf.tolist() == [3, 300]
+    assert arrays._map("content.tf.npy").dtype == np.uint16
+    assert arrays._map("content.pos.npy").dtype == np.uint32
+    assert arrays._map("content.docs.npy").dtype == np.uint8
+    doc, pos = arrays.position_pairs("content", "ha", np.array([0, 2]))
+    assert list(zip(doc.tolist(), pos.tolist(), strict=True)) == [(0, p) for p in far] + [(2, p) for p in many]
+    assert arrays.position_pairs("content", "ha_noi", np.array([1]))[0].tolist() == []
+    assert arrays.positions_at("content", arrays.slot("content", b"ha")) == [far, many]
+    doc, pos = arrays.position_pairs("content", "odd", np.array([0, 2]))
+    assert pos[doc == 0].tolist() == [1]
+    assert all(p >= UNPLACED for p in pos[doc == 2].tolist()) and np.diff(pos[doc == 2]).tolist() == [2]
+    assert arrays.positions_at("content", arrays.slot("content", b"odd")) == [[1], []]
+
+
+def test_a_segment_without_its_arrays_is_a_clear_503(built, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(built, broken)
+    live = store.open_index(broken)._segments()[0].segment_id()
+    shutil.rmtree(broken / ARRAYS_DIR / live)
+    client = make_app(broken).test_client()
+    error = assert_error(client.get("/api/search?q=kinh+te"), 503, "index_problem")
+    assert "arrays" not in error["message"]  # the details go to the log, not to clients
+    page = client.get("/?q=kinh+te")
+    assert page.status_code == 503 and "Traceback" not in page.get_data(as_text=True)
