@@ -138,6 +138,7 @@ class _SegmentArraysWriter:
             "pos": open(self.folder / f"{fieldname}.pos.bin", "wb"),
             "buf_docs": array("i"), "buf_tf": array("I"), "buf_pos": bytearray(),
             "term_pos": [],  # the current term's positions per posting (None: it has none)
+            "top": {"docs": 0, "tf": 0, "pos": 0},  # the largest value written of each
         }
 
     def _start_term(self, btext: bytes) -> None:
@@ -184,6 +185,10 @@ class _SegmentArraysWriter:
 
     @staticmethod
     def _flush(data: dict[str, Any]) -> None:
+        for kind, values in (("docs", data["buf_docs"]), ("tf", data["buf_tf"]),
+                             ("pos", np.frombuffer(data["buf_pos"], dtype=np.uint32))):
+            if len(values):
+                data["top"][kind] = max(data["top"][kind], int(max(values) if kind != "pos" else values.max()))
         data["buf_docs"].tofile(data["docs"])
         data["buf_tf"].tofile(data["tf"])
         data["pos"].write(data["buf_pos"])
@@ -214,7 +219,7 @@ class _SegmentArraysWriter:
             (self.folder / f"{name}.terms.bin").write_bytes(blob)
             for kind, dtype in (("docs", np.int32), ("tf", np.uint32), ("pos", np.uint32)):
                 raw = self.folder / f"{name}.{kind}.bin"
-                np.save(self.folder / f"{name}.{kind}.npy", _narrowest(np.fromfile(raw, dtype=dtype)))
+                _narrow_copy(raw, dtype, data["top"][kind], self.folder / f"{name}.{kind}.npy")
                 raw.unlink()
         self.fields.clear()
         self.field = None
@@ -275,16 +280,27 @@ COMPACT_FORMAT = "CompactPositions"  # indexer.schema's format: raw 32-bit posit
 UNPLACED = 1 << 24
 
 
-def _narrowest(values: np.ndarray) -> np.ndarray:
-    """Unsigned values in the smallest of uint8/uint16/uint32 that holds
-    them all: term frequencies are nearly always below 256, positions below
-    65,536, and a segment under 65,536 documents numbers them in 16 bits.
-    Readers widen what they slice (every reader uses astype)."""
-    top = int(values.max()) if len(values) else 0
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if top <= np.iinfo(dtype).max:
-            return values.astype(dtype)
-    return values
+NARROW_CHUNK = 1 << 22  # values converted at a time (16 MB of uint32)
+
+
+def _narrow_copy(raw: Path, dtype: Any, top: int, target: Path) -> None:
+    """Copy the non-negative values of the flat file ``raw`` into the .npy
+    ``target`` in the smallest of uint8/uint16/uint32 that holds ``top``,
+    their largest: term frequencies are nearly always below 256, positions
+    below 65,536, and a segment under 65,536 documents numbers them in 16
+    bits. Chunk by chunk, so a segment of any size costs NARROW_CHUNK values
+    of memory. Readers widen what they slice (every reader uses astype)."""
+    narrow = next(t for t in (np.uint8, np.uint16, np.uint32) if top <= np.iinfo(t).max)
+    count = raw.stat().st_size // np.dtype(dtype).itemsize
+    if not count:
+        np.save(target, np.zeros(0, dtype=narrow))
+        return
+    source = np.memmap(raw, dtype=dtype, mode="r")
+    out = np.lib.format.open_memmap(target, mode="w+", dtype=narrow, shape=(count,))
+    for start in range(0, count, NARROW_CHUNK):
+        out[start:start + NARROW_CHUNK] = source[start:start + NARROW_CHUNK]
+    out.flush()
+    del out, source
 
 
 def discard(index_dir: str | os.PathLike[str], segment_id: str) -> None:
