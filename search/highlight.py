@@ -73,13 +73,26 @@ class Highlighter:
         spans = self.spans(text)
         if not spans:
             return _render(text, [], 0, _cut_end(text, 0, size))
+        # a window of ``size`` characters from each match in turn: the one
+        # with the most distinct words, then the most matches, wins (spans are
+        # in text order and do not overlap, so the window's end only moves on)
         best_start, best_score = spans[0][0], -1.0
+        counts: dict[str, int] = {}
+        end_index = 0
         for i, (start, _, _) in enumerate(spans):
             window_end = start + size
-            inside = [s for s in spans[i:] if s[1] <= window_end]
-            score = len({s[2] for s in inside}) + 0.1 * len(inside)
+            while end_index < len(spans) and spans[end_index][1] <= window_end:
+                key = spans[end_index][2]
+                counts[key] = counts.get(key, 0) + 1
+                end_index += 1
+            inside = end_index - i
+            score = sum(1 for c in counts.values() if c) + 0.1 * inside
             if score > best_score:
                 best_start, best_score = start, score
+            if end_index > i:
+                counts[spans[i][2]] -= 1
+            else:
+                end_index = i + 1  # this match alone is longer than the window
         start = _cut_start(text, max(0, best_start - size // 5))
         end = _cut_end(text, start, size)
         return _render(text, spans, start, end)

@@ -268,3 +268,30 @@ def test_no_suggestion_when_nothing_better_exists(search):
 def test_words_beyond_the_clause_limit_are_reported(search):
     result = search(" ".join(f"từ{i}" for i in range(40)))
     assert result.notes == ["Chỉ tìm theo 32 từ đầu tiên; 8 từ sau đó bị bỏ qua."]
+
+
+def _best_window_by_brute_force(spans, size):
+    """The snippet's rule, checked window by window: most distinct words, then most matches, first wins."""
+    best_start, best_score = spans[0][0], -1.0
+    for i, (start, _, _) in enumerate(spans):
+        inside = [s for s in spans[i:] if s[1] <= start + size]
+        score = len({s[2] for s in inside}) + 0.1 * len(inside)
+        if score > best_score:
+            best_start, best_score = start, score
+    return best_start
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["cán", "bộ", "trẻ", "hà", "nội", "và", "của", "thànhphốhồchíminh"]), max_size=200),
+       st.sets(st.sampled_from(["can", "bo", "tre", "ha", "noi", "va", "thanhphohochiminh"]), min_size=1),
+       st.sampled_from([12, 40, 240]))
+def test_snippet_window_is_the_densest_one(text_words, query_words, size):
+    from search.highlight import Highlighter, _cut_end, _cut_start
+    text = " ".join(text_words)
+    highlighter = Highlighter([(w, None) for w in sorted(query_words)])
+    spans = highlighter.spans(text)
+    expected = highlighter.snippet(text, size)
+    if spans:
+        start = _cut_start(text, max(0, _best_window_by_brute_force(spans, size) - size // 5))
+        window = text[start:_cut_end(text, start, size)]
+        assert re.sub(r"</?mark>|…", "", expected).strip() == " ".join(window.split())
