@@ -28,7 +28,7 @@ and column values a search needs:
                                    or int64 values for numeric columns
 
 docs, tf and pos take the narrowest unsigned type that holds a segment's
-values (``_narrowest``): 1-2 bytes instead of 4 for nearly all of them.
+values (indexer/postings.py): 1-2 bytes instead of 4 for nearly all of them.
 
 A search maps them (``SegmentArrays``) instead of decoding: the pages live in
 the kernel's page cache, shared by every process and kept across restarts,
@@ -48,7 +48,6 @@ decoder.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 import os
 import shutil
@@ -68,6 +67,7 @@ from whoosh.system import pack_uint
 from whoosh.util.numeric import byte_to_length
 
 from indexer.closing import close_files
+from indexer.postings import CHUNK_POSTINGS, NO_POSITIONS, UNPLACED, FieldPostings, term_hash
 
 FORMAT_VERSION = 3  # 3: the text postings live only here (2: also in Whoosh's files)
 READABLE_VERSIONS = (2, 3)
@@ -78,17 +78,12 @@ KEYWORD_COLUMNS = ("author", "category", "source", "year", "month")
 LENGTH_PREFIX = "_"  # Whoosh names a field's length column "_<field>_len"
 LENGTH_SUFFIX = "_len"
 NO_VALUE = -1
-NO_POSITIONS = -1  # exact spellings and compounds: scored, never in a phrase
 MIXED_POSITIONS = -2  # format 2 only: some postings with positions, some without (read Whoosh's)
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
 _PLAIN_BYTE = np.zeros(256, dtype=bool)
 _PLAIN_BYTE[[ord(c) for c in "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = True
-
-
-def term_hash(term: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(term, digest_size=8).digest(), "little")
 
 
 def arrays_root(index_dir: str | os.PathLike) -> Path:
@@ -98,8 +93,9 @@ def arrays_root(index_dir: str | os.PathLike) -> Path:
 # -- writing ------------------------------------------------------------------
 
 class _SegmentArraysWriter:
-    """Collects one segment's data from the two Whoosh writers below; the
-    postings stream to files, the per-term and per-document tables stay in
+    """Collects one segment's data from the two Whoosh writers below and from
+    the writer's pool (indexer/writers.py): the text fields' postings in
+    FieldPostings (spilled to disk past a bound), the per-document values in
     memory until the segment is closed."""
 
     def __init__(self, storage: Any, segment: Any):
@@ -108,121 +104,26 @@ class _SegmentArraysWriter:
         self.folder.mkdir(parents=True)
         self.columns: dict[str, dict[int, Any]] = {}
         self.doccount = 0
-        self.fields: dict[str, dict[str, Any]] = {}
-        self.field: str | None = None
-        self.term: bytes | None = None
+        self.fields: dict[str, FieldPostings] = {}
         self.finished = {"postings": False, "perdoc": False}
 
-    # postings (from the field writer, in (field, term, document) order)
+    def field(self, name: str) -> FieldPostings:
+        found = self.fields.get(name)
+        if found is None:
+            found = self.fields[name] = FieldPostings(self.folder, name)
+        return found
+
     def take(self, item: tuple[str, bytes, int, float, bytes | None]) -> bool:
         """Keep a posting of a text field (True), or leave it to Whoosh (False)."""
-        fieldname, btext, docnum, weight, value = item
-        if fieldname not in TEXT_FIELDS:
+        if item[0] not in TEXT_FIELDS:
             return False
-        if fieldname != self.field:
-            self._end_term()
-            self._start_field(fieldname)
-        if btext != self.term:
-            self._end_term()
-            self._start_term(btext)
-        self._add(docnum, weight, value)
+        self.field(item[0]).add(item[1], item[2], item[3], item[4])
         return True
 
-    def _start_field(self, fieldname: str) -> None:
-        self.field = fieldname
-        self.fields[fieldname] = {
-            "hashes": array("Q"), "first": array("q"), "df": array("i"), "terms": bytearray(),
-            "tstart": array("q"), "pfirst": array("q"), "count": 0, "positions": 0,
-            "docs": open(self.folder / f"{fieldname}.docs.bin", "wb"),
-            "tf": open(self.folder / f"{fieldname}.tf.bin", "wb"),
-            "pos": open(self.folder / f"{fieldname}.pos.bin", "wb"),
-            "buf_docs": array("i"), "buf_tf": array("I"), "buf_pos": bytearray(),
-            "term_pos": [],  # the current term's positions per posting (None: it has none)
-            "top": {"docs": 0, "tf": 0, "pos": 0},  # the largest value written of each
-        }
-
-    def _start_term(self, btext: bytes) -> None:
-        assert self.field is not None
-        data = self.fields[self.field]
-        self.term = btext
-        data["hashes"].append(term_hash(btext))
-        data["first"].append(data["count"])
-        data["tstart"].append(len(data["terms"]))
-        data["terms"] += btext
-        data["df"].append(0)
-        data["pfirst"].append(NO_POSITIONS)
-
-    def _add(self, docnum: int, weight: float, value: bytes | None) -> None:
-        assert self.field is not None
-        data = self.fields[self.field]
-        tf = int(round(weight))
-        data["buf_docs"].append(docnum)
-        data["buf_tf"].append(tf)
-        data["df"][-1] += 1
-        data["count"] += 1
-        # CompactPositions values: a 4-byte frequency, then 4 bytes per position
-        has_positions = value is not None and (len(value) - POSITIONS_HEADER) // 4 == tf > 0
-        data["term_pos"].append((value[POSITIONS_HEADER:] if has_positions else None, tf))  # type: ignore[index]
-        if len(data["buf_docs"]) >= 1 << 16:
-            self._flush(data)
-
-    def _end_term(self) -> None:
-        """Write the finished term's positions: none when no posting has any;
-        otherwise every posting gets tf of them, and a posting without (which
-        the analyzer never produces: a term keeps positions in every document
-        or in none) gets positions no phrase can match (``UNPLACED``)."""
-        if self.field is None or self.term is None:
-            return
-        data = self.fields[self.field]
-        pieces, data["term_pos"] = data["term_pos"], []
-        self.term = None
-        if all(raw is None for raw, _ in pieces):
-            return
-        data["pfirst"][-1] = data["positions"]
-        for raw, tf in pieces:
-            data["buf_pos"] += raw if raw is not None else array("I", [UNPLACED] + [2] * (tf - 1)).tobytes()
-            data["positions"] += tf
-
-    @staticmethod
-    def _flush(data: dict[str, Any]) -> None:
-        for kind, values in (("docs", data["buf_docs"]), ("tf", data["buf_tf"]),
-                             ("pos", np.frombuffer(data["buf_pos"], dtype=np.uint32))):
-            if len(values):
-                data["top"][kind] = max(data["top"][kind], int(max(values) if kind != "pos" else values.max()))
-        data["buf_docs"].tofile(data["docs"])
-        data["buf_tf"].tofile(data["tf"])
-        data["pos"].write(data["buf_pos"])
-        data["buf_docs"] = array("i")
-        data["buf_tf"] = array("I")
-        data["buf_pos"] = bytearray()
-
     def postings_done(self) -> None:
-        self._end_term()
-        for name, data in self.fields.items():
-            self._flush(data)
-            data["docs"].close()
-            data["tf"].close()
-            data["pos"].close()
-            order = np.argsort(np.frombuffer(data["hashes"], dtype=np.uint64), kind="stable")
-            tstart = np.frombuffer(data["tstart"], dtype=np.int64)
-            ends = np.append(tstart[1:], len(data["terms"])) if len(tstart) else tstart
-            np.save(self.folder / f"{name}.hash.npy", np.frombuffer(data["hashes"], dtype=np.uint64)[order])
-            np.save(self.folder / f"{name}.first.npy", np.frombuffer(data["first"], dtype=np.int64)[order])
-            np.save(self.folder / f"{name}.df.npy", np.frombuffer(data["df"], dtype=np.int32)[order])
-            np.save(self.folder / f"{name}.pfirst.npy", np.frombuffer(data["pfirst"], dtype=np.int64)[order])
-            # term texts in hash order, so a term's text sits at its hash's index
-            sorted_start = tstart[order]
-            sorted_end = ends[order]
-            blob = b"".join(bytes(data["terms"][s:e]) for s, e in zip(sorted_start, sorted_end, strict=True))
-            lengths = (sorted_end - sorted_start).astype(np.int64)
-            np.save(self.folder / f"{name}.tstart.npy", np.concatenate(([0], np.cumsum(lengths))))
-            (self.folder / f"{name}.terms.bin").write_bytes(blob)
-            for kind, dtype in (("docs", np.int32), ("tf", np.uint32), ("pos", np.uint32)):
-                raw = self.folder / f"{name}.{kind}.bin"
-                _narrow_copy(raw, dtype, data["top"][kind], self.folder / f"{name}.{kind}.npy")
-                raw.unlink()
+        for field in self.fields.values():
+            field.write()
         self.fields.clear()
-        self.field = None
         self.finished["postings"] = True
 
     # per-document values (from the per-document writer)
@@ -272,35 +173,7 @@ class _SegmentArraysWriter:
         os.replace(self.folder, final)
 
 
-POSITIONS_HEADER = 4
 COMPACT_FORMAT = "CompactPositions"  # indexer.schema's format: raw 32-bit position deltas
-# Positions of a posting that has none in a term that has them elsewhere:
-# UNPLACED, UNPLACED + 2, ... are never next to a real position (records are
-# far shorter than 2**24 words) nor to each other, so no phrase matches them.
-UNPLACED = 1 << 24
-
-
-NARROW_CHUNK = 1 << 22  # values converted at a time (16 MB of uint32)
-
-
-def _narrow_copy(raw: Path, dtype: Any, top: int, target: Path) -> None:
-    """Copy the non-negative values of the flat file ``raw`` into the .npy
-    ``target`` in the smallest of uint8/uint16/uint32 that holds ``top``,
-    their largest: term frequencies are nearly always below 256, positions
-    below 65,536, and a segment under 65,536 documents numbers them in 16
-    bits. Chunk by chunk, so a segment of any size costs NARROW_CHUNK values
-    of memory. Readers widen what they slice (every reader uses astype)."""
-    narrow = next(t for t in (np.uint8, np.uint16, np.uint32) if top <= np.iinfo(t).max)
-    count = raw.stat().st_size // np.dtype(dtype).itemsize
-    if not count:
-        np.save(target, np.zeros(0, dtype=narrow))
-        return
-    source = np.memmap(raw, dtype=dtype, mode="r")
-    out = np.lib.format.open_memmap(target, mode="w+", dtype=narrow, shape=(count,))
-    for start in range(0, count, NARROW_CHUNK):
-        out[start:start + NARROW_CHUNK] = source[start:start + NARROW_CHUNK]
-    out.flush()
-    del out, source
 
 
 def discard(index_dir: str | os.PathLike[str], segment_id: str) -> None:
@@ -310,9 +183,7 @@ def discard(index_dir: str | os.PathLike[str], segment_id: str) -> None:
     them). Arrays left by worker processes go at the next write."""
     for key in [k for k in _open_writers if k[0] == str(index_dir)]:
         writer = _open_writers.pop(key)
-        for data in writer.fields.values():
-            for name in ("docs", "tf", "pos"):
-                data[name].close()
+        writer.fields.clear()  # drops the runs' mappings
         shutil.rmtree(writer.folder, ignore_errors=True)
     folder = arrays_root(index_dir) / segment_id
     shutil.rmtree(folder, ignore_errors=True)
@@ -329,7 +200,7 @@ def _length_field(column: str) -> str | None:
 _open_writers: dict[tuple[str, str], _SegmentArraysWriter] = {}
 
 
-def _writer_for(storage: Any, segment: Any) -> _SegmentArraysWriter:
+def segment_arrays_writer(storage: Any, segment: Any) -> _SegmentArraysWriter:
     key = (str(storage.folder), segment.segment_id())
     if key not in _open_writers:
         _open_writers[key] = _SegmentArraysWriter(storage, segment)
@@ -355,7 +226,7 @@ class _FieldWriter(W3FieldWriter):
         except BaseException:
             close_files(self._opened)
             raise
-        self._arrays = _writer_for(storage, segment)
+        self._arrays = segment_arrays_writer(storage, segment)
 
     def _create_file(self, ext: str) -> Any:
         created = super()._create_file(ext)
@@ -383,7 +254,7 @@ class _PerDocWriter(W3PerDocWriter):
         except BaseException:
             close_files(vars(self).values())
             raise
-        self._arrays = _writer_for(storage, segment)
+        self._arrays = segment_arrays_writer(storage, segment)
 
     def add_column_value(self, fieldname: str, columnobj: Any, value: Any) -> None:
         super().add_column_value(fieldname, columnobj, value)
@@ -544,6 +415,37 @@ class SegmentArrays:
             else:
                 out.append((flat[start:end] - (flat[start - 1] if start else 0)).tolist())
         return out
+
+    def posting_chunks(self, field: str, chunk: int = CHUNK_POSTINGS) -> Any:
+        """A format-3 field's postings in storage order, in chunks of whole
+        terms: (texts, term, docs, tf, npos, pos) where ``term`` indexes
+        ``texts`` and ``pos`` holds each posting's ``npos`` positions."""
+        df, first = self._map(f"{field}.df.npy"), self._map(f"{field}.first.npy")
+        pfirst, tstart = self._map(f"{field}.pfirst.npy"), self._map(f"{field}.tstart.npy")
+        docs, tf, pos, blob = (self._map(f"{field}.docs.npy"), self._map(f"{field}.tf.npy"),
+                               self._map(f"{field}.pos.npy"), self._terms(field))
+        if df is None or first is None or pfirst is None or tstart is None or docs is None or tf is None:
+            return
+        raw = bytes(blob) if blob is not None else b""
+        slots = np.argsort(first, kind="stable")  # the order the postings are stored in
+        counts = df[slots].astype(np.int64)
+        ends = np.cumsum(counts)
+        bounds = tstart.tolist()
+        i, position = 0, 0
+        while i < len(slots):
+            j = max(i + 1, int(np.searchsorted(ends, ends[i] - counts[i] + chunk, side="right")))
+            j = min(j, len(slots))
+            chosen = slots[i:j]
+            start, stop = int(ends[i] - counts[i]), int(ends[j - 1])
+            term = np.repeat(np.arange(j - i, dtype=np.int64), counts[i:j])
+            chunk_tf = np.asarray(tf[start:stop])
+            npos = np.where(np.asarray(pfirst)[chosen][term] >= 0, chunk_tf, 0).astype(np.int64)
+            used = int(npos.sum())
+            chunk_pos = np.asarray(pos[position:position + used]) if pos is not None else np.zeros(0)
+            position += used
+            texts = [raw[bounds[k]:bounds[k + 1]] for k in chosen.tolist()]
+            yield texts, term, np.asarray(docs[start:stop]), chunk_tf, npos, chunk_pos
+            i = j
 
     def fields(self) -> list[str]:
         return [f for f in TEXT_FIELDS if self._map(f"{f}.hash.npy") is not None]

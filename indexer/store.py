@@ -26,13 +26,12 @@ from typing import Any
 from whoosh import index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import LockError
-from whoosh.multiproc import MpWriter
-from whoosh.writing import SegmentWriter
 
 from indexer.arrays import PostingsCodec, remove_stale
 from indexer.arrays import discard as discard_arrays
 from indexer.closing import close_files
 from indexer.schema import build_schema
+from indexer.writers import ArraysMpWriter, ArraysSegmentWriter
 
 DEFAULT_INDEX_DIR = "index_data"
 LOCK_TIMEOUT_VARIABLE = "VNSEARCH_LOCK_TIMEOUT"
@@ -136,7 +135,7 @@ def _new_writer(ix: Any, procs: int = 1, **kwargs: Any) -> Any:
     full disk while it writes its file headers) closes the files it had
     opened and releases the lock, instead of leaving them to the garbage
     collector."""
-    cls: Any = MpWriter if procs > 1 else SegmentWriter
+    cls: Any = ArraysMpWriter if procs > 1 else ArraysSegmentWriter
     if procs > 1:
         kwargs["procs"] = procs
     writer = cls.__new__(cls)

@@ -8,21 +8,23 @@ a clear 503, not a wrong answer."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from whoosh import writing
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.query import Phrase, Term
 
-from indexer import store
+from indexer import postings, store
 from indexer.arrays import ARRAYS_DIR, UNPLACED, ArraysTermsReader, SegmentArrays, _SegmentArraysWriter, arrays_root
 from indexer.ingest import ingest
 from search.engine import Engine
 from search.request import SearchRequest
-from tests.helpers import DEMO, corpus_slice, write_jsonl
+from tests.helpers import DEMO, DEMO_ARTICLES, corpus_slice, write_jsonl
 from tests.web_helpers import assert_error, make_app
 
 QUERIES = ["can bo tre", "da nang", '"thị trường chứng khoán"', "bóng đá", "chinh phu", "TP.HCM",
@@ -40,6 +42,16 @@ def results(path: Path) -> dict:
                 values.get, lambda k, v=values: [v[k]] if k in v else [])).to_json()
             found.pop("took_ms")
             out[q, tuple(params.items())] = found
+    return out
+
+
+def matches(path: Path) -> dict:
+    """Per query: the total, the facet counts, and every matching id when they fit on one page."""
+    engine = Engine(path)
+    out = {}
+    for q in QUERIES:
+        found = engine.search(SearchRequest(q=q, size=100))
+        out[q] = (found.total, found.facets, sorted(h.id for h in found.hits) if found.total <= 100 else None)
     return out
 
 
@@ -97,6 +109,37 @@ def test_merging_every_segment_through_whoosh_keeps_every_result(built, tmp_path
         unused = writer.newsegment.segment_id()
     live = {segment.segment_id() for segment in store.open_index(copy)._segments()}
     assert {p.name for p in (copy / ARRAYS_DIR).iterdir()} - live <= {unused}
+
+
+def test_merging_after_deletions_keeps_every_remaining_result(built, tmp_path):
+    copy = tmp_path / "deleted"
+    shutil.copytree(built, copy)
+    engine = Engine(copy)
+    total = engine.search(SearchRequest(q="thi truong")).total
+    gone = [hit.id for hit in engine.search(SearchRequest(q="thi truong", size=30)).hits]
+    assert Engine(copy).delete(gone)[0] == gone
+    before = matches(copy)
+    writer = store.acquire_writer(store.open_index(copy), copy)
+    writer.commit(optimize=True)  # the merge copies each segment's arrays, skipping deleted articles
+    # (scores change: the deleted articles no longer count in the statistics)
+    assert matches(copy) == before
+    after = Engine(copy).search(SearchRequest(q="thi truong", size=100))
+    assert after.total == total - len(gone) and not {hit.id for hit in after.hits} & set(gone)
+
+
+def test_text_postings_never_enter_whooshs_pool(tmp_path, monkeypatch):
+    original = writing.PostingPool.add
+
+    def add(self, item):
+        assert item[0] not in {"content", "title", "lead", "captions"}, item[:3]
+        original(self, item)
+
+    monkeypatch.setattr(writing.PostingPool, "add", add)
+    source = write_jsonl(tmp_path / "a.jsonl", corpus_slice(300))
+    for procs in (1, 2):  # forked workers inherit the check
+        summary = ingest([source, DEMO], tmp_path / f"ix{procs}", procs=procs, show_progress=False)
+        assert summary.added == 300 + DEMO_ARTICLES
+        assert Engine(tmp_path / f"ix{procs}").search(SearchRequest(q="chinh phu")).total > 0
 
 
 def test_plain_whoosh_segments_are_still_searched(tmp_path, monkeypatch):
@@ -165,3 +208,25 @@ def test_a_segment_without_its_arrays_is_a_clear_503(built, tmp_path):
     assert "arrays" not in error["message"]  # the details go to the log, not to clients
     page = client.get("/?q=kinh+te")
     assert page.status_code == 503 and "Traceback" not in page.get_data(as_text=True)
+
+
+def _arrays_of(path: Path) -> dict[str, np.ndarray]:
+    (segment,) = [p for p in (path / ARRAYS_DIR).iterdir() if (p / "meta.json").exists()
+                  and json.loads((p / "meta.json").read_text())["docs"]]
+    return {f.name: np.load(f) for f in sorted(segment.glob("*.npy"))} | {
+        f.name: np.frombuffer(f.read_bytes(), dtype=np.uint8) for f in segment.glob("*.bin")}
+
+
+def test_spilled_runs_and_chunked_merges_write_the_same_arrays(tmp_path, monkeypatch):
+    """Postings spilled to many sorted runs on disk and merged in small chunks
+    give byte-identical arrays to one run merged at once."""
+    source = write_jsonl(tmp_path / "a.jsonl", corpus_slice(120))
+    assert ingest([source], tmp_path / "one", procs=1, show_progress=False).added == 120
+    monkeypatch.setattr(postings, "RUN_BYTES", 1)  # a run every 4,096 postings
+    monkeypatch.setattr(postings, "CHUNK_POSTINGS", 1000)
+    assert ingest([source], tmp_path / "many", procs=1, show_progress=False).added == 120
+    one, many = _arrays_of(tmp_path / "one"), _arrays_of(tmp_path / "many")
+    assert one.keys() == many.keys() and "content.pos.npy" in one
+    for name in one:
+        assert one[name].dtype == many[name].dtype and np.array_equal(one[name], many[name]), name
+    assert not list((tmp_path / "many" / ARRAYS_DIR).rglob("*.run*"))  # runs are removed

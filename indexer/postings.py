@@ -1,0 +1,222 @@
+"""One text field's postings in one segment: collected in any order, written
+as the field's arrays (the layout is described in indexer/arrays.py).
+
+Postings arrive one at a time (new documents, and merges of segments that
+Whoosh reads through its own API) or a segment's whole field at once
+(``add_block``: merges of segments that have arrays). Each posting is a term
+number, a document, a frequency and its positions, appended to flat arrays:
+about 16 bytes plus 4 per position, against ~150 for Whoosh's pool tuples,
+and no sort until the end. Past ``RUN_BYTES`` the collected postings are
+sorted by term (a stable sort: documents stay in the order they came, which
+is ascending) and spilled to a run on disk, so a segment of any size costs
+bounded memory. ``write`` merges the runs term by term in chunks and writes
+the final arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+POSITIONS_HEADER = 4  # a CompactPositions value: the frequency, then 4 bytes per position
+NO_POSITIONS = -1  # pfirst of a term without positions (exact spellings, compounds)
+# Positions of a posting that has none in a term that has them elsewhere:
+# UNPLACED, UNPLACED + 2, ... are never next to a real position (records are
+# far shorter than 2**24 words) nor to each other, so no phrase matches them.
+UNPLACED = 1 << 24
+RUN_BYTES = 96 << 20  # collected postings of a field held in memory before a run spills
+CHUNK_POSTINGS = 1 << 22  # postings merged and written at a time
+_KINDS = ("term", "doc", "tf", "npos", "pos")
+
+
+def term_hash(term: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(term, digest_size=8).digest(), "little")
+
+
+class FieldPostings:
+    def __init__(self, folder: Path, name: str):
+        self.folder, self.name = folder, name
+        self.ids: dict[bytes, int] = {}
+        self.texts: list[bytes] = []
+        self.runs: list[dict[str, np.ndarray]] = []
+        self._new_buffers()
+
+    def _new_buffers(self) -> None:
+        self.term, self.doc, self.tf, self.npos = array("I"), array("I"), array("I"), array("I")
+        self.pos = bytearray()
+
+    def term_id(self, btext: bytes) -> int:
+        found = self.ids.get(btext)
+        if found is None:
+            found = self.ids[btext] = len(self.texts)
+            self.texts.append(btext)
+        return found
+
+    def add(self, btext: bytes, docnum: int, weight: float, value: bytes | None) -> None:
+        tf = int(weight + 0.5)
+        self.term.append(self.term_id(btext))
+        self.doc.append(docnum)
+        self.tf.append(tf)
+        if value is not None and tf and len(value) == POSITIONS_HEADER + 4 * tf:
+            self.pos += value[POSITIONS_HEADER:]
+            self.npos.append(tf)
+        else:
+            self.npos.append(0)
+        if not len(self.term) & 0xFFF and 16 * len(self.term) + len(self.pos) > RUN_BYTES:
+            self.spill()
+
+    def add_block(self, terms: list[bytes], term: np.ndarray, doc: np.ndarray, tf: np.ndarray,
+                  npos: np.ndarray, pos: np.ndarray) -> None:
+        """Many postings at once: ``term`` indexes ``terms``; each posting has
+        ``npos`` positions (0 or its frequency) in ``pos``, in posting order,
+        as deltas within the posting."""
+        if not len(term):
+            return
+        mine = np.array([self.term_id(t) for t in terms], dtype=np.uint32)
+        self.spill()  # keep the order of arrival: what is buffered comes first
+        self._spill_arrays(mine[term], doc.astype(np.uint32), tf.astype(np.uint32),
+                           npos.astype(np.uint32), pos.astype(np.uint32))
+
+    def spill(self) -> None:
+        if not len(self.term):
+            return
+        as_array = np.frombuffer
+        self._spill_arrays(as_array(self.term, dtype=np.uint32), as_array(self.doc, dtype=np.uint32),
+                           as_array(self.tf, dtype=np.uint32), as_array(self.npos, dtype=np.uint32),
+                           as_array(self.pos, dtype=np.uint32))
+        self._new_buffers()
+
+    def _spill_arrays(self, term: np.ndarray, doc: np.ndarray, tf: np.ndarray, npos: np.ndarray,
+                      pos: np.ndarray) -> None:
+        order = np.argsort(term, kind="stable")
+        starts = np.cumsum(npos, dtype=np.int64) - npos
+        run = {"term": term[order], "doc": doc[order], "tf": tf[order], "npos": npos[order],
+               "pos": pos[_gather(starts[order], npos[order].astype(np.int64))]}
+        k = len(self.runs)
+        paths = {kind: self.folder / f"{self.name}.run{k}.{kind}.npy" for kind in _KINDS}
+        for kind in _KINDS:
+            np.save(paths[kind], run[kind])
+        self.runs.append({kind: np.load(paths[kind], mmap_mode="r") for kind in _KINDS})
+
+    def write(self) -> None:
+        """The field's final arrays, from every run (then removed)."""
+        self.spill()
+        count = len(self.texts)
+        runs = self.runs
+        df = np.zeros(count, dtype=np.int64)
+        placed = np.zeros(count, dtype=bool)
+        for run in runs:
+            df += np.bincount(run["term"], minlength=count)
+            placed[run["term"][run["npos"] > 0]] = True
+        top = {"doc": 0, "tf": 0, "pos": 0}
+        position_counts = np.zeros(count, dtype=np.int64)
+        raw = {kind: open(self.folder / f"{self.name}.{kind}.bin", "wb") for kind in ("doc", "tf", "pos")}
+        try:
+            run_starts = [np.cumsum(run["npos"], dtype=np.int64) - run["npos"] for run in runs]
+            first_term = 0
+            ends = np.cumsum(df)
+            while first_term < count:
+                # terms [first_term, last_term): about CHUNK_POSTINGS postings, at least one term
+                last_term = max(first_term + 1, int(np.searchsorted(ends, ends[first_term] - df[first_term]
+                                                                    + CHUNK_POSTINGS, side="right")))
+                last_term = min(last_term, count)
+                self._write_chunk(runs, run_starts, first_term, last_term, placed, raw, top, position_counts)
+                first_term = last_term
+        finally:
+            for handle in raw.values():
+                handle.close()
+        first = np.cumsum(df) - df
+        pfirst = np.where(placed, np.cumsum(position_counts) - position_counts, NO_POSITIONS)
+        self._write_terms(first, df, pfirst)
+        for kind, target, dtype in (("doc", "docs", np.uint32), ("tf", "tf", np.uint32), ("pos", "pos", np.uint32)):
+            path = self.folder / f"{self.name}.{kind}.bin"
+            _narrow_copy(path, dtype, top[kind], self.folder / f"{self.name}.{target}.npy")
+            path.unlink()
+        self.runs.clear()
+        for path in self.folder.glob(f"{self.name}.run*.npy"):
+            path.unlink()
+
+    def _write_chunk(self, runs: list, run_starts: list, low: int, high: int, placed: np.ndarray,
+                     raw: dict, top: dict, position_counts: np.ndarray) -> None:
+        parts: dict[str, list[np.ndarray]] = {kind: [] for kind in ("term", "doc", "tf", "npos", "pos", "pstart")}
+        offset = 0
+        for run, starts in zip(runs, run_starts, strict=True):
+            lo, hi = np.searchsorted(run["term"], [low, high])
+            if lo == hi:
+                continue
+            for kind in ("term", "doc", "tf", "npos"):
+                parts[kind].append(np.asarray(run[kind][lo:hi]))
+            p_lo = int(starts[lo])
+            p_hi = int(starts[hi - 1] + run["npos"][hi - 1])
+            parts["pos"].append(np.asarray(run["pos"][p_lo:p_hi]))
+            parts["pstart"].append(starts[lo:hi] - p_lo + offset)
+            offset += p_hi - p_lo
+        if not parts["term"]:
+            return
+        term, doc, tf, npos, pos, pstart = (np.concatenate(parts[k]) for k in
+                                            ("term", "doc", "tf", "npos", "pos", "pstart"))
+        order = np.argsort(term, kind="stable")  # by term; runs (hence documents) in order
+        term, doc, tf, npos, pstart = term[order], doc[order], tf[order], npos[order], pstart[order]
+        # every posting of a placed term gets tf positions: its own, or UNPLACED ones
+        counts = np.where(placed[term], tf, 0).astype(np.int64)
+        out = np.full(int(counts.sum()), 2, dtype=np.uint32)
+        out_starts = np.cumsum(counts) - counts
+        own = npos > 0
+        out[out_starts[(counts > 0) & ~own]] = UNPLACED
+        own_counts = npos[own].astype(np.int64)
+        out[_gather(out_starts[own], own_counts)] = pos[_gather(pstart[own], own_counts)]
+        position_counts += np.bincount(term, weights=counts, minlength=len(position_counts)).astype(np.int64)
+        for kind, values in (("doc", doc), ("tf", tf), ("pos", out)):
+            if len(values):
+                top[kind] = max(top[kind], int(values.max()))
+                values.astype(np.uint32).tofile(raw[kind])
+
+    def _write_terms(self, first: np.ndarray, df: np.ndarray, pfirst: np.ndarray) -> None:
+        """Per-term tables in hash order; the terms' text in the same order."""
+        hashes = np.array([term_hash(t) for t in self.texts], dtype=np.uint64)
+        order = np.argsort(hashes, kind="stable")
+        texts = [self.texts[i] for i in order.tolist()]
+        lengths = np.array([len(t) for t in texts], dtype=np.int64)
+        np.save(self.folder / f"{self.name}.hash.npy", hashes[order])
+        np.save(self.folder / f"{self.name}.first.npy", first[order].astype(np.int64))
+        np.save(self.folder / f"{self.name}.df.npy", df[order].astype(np.int32))
+        np.save(self.folder / f"{self.name}.pfirst.npy", pfirst[order].astype(np.int64))
+        np.save(self.folder / f"{self.name}.tstart.npy", np.concatenate(([0], np.cumsum(lengths))).astype(np.int64))
+        (self.folder / f"{self.name}.terms.bin").write_bytes(b"".join(texts))
+
+
+def _gather(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Indexes starts[0] .. starts[0]+counts[0]-1, starts[1] .., concatenated."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(counts)
+    return np.repeat(np.asarray(starts, dtype=np.int64) - (ends - counts), counts) + np.arange(total)
+
+
+NARROW_CHUNK = 1 << 22  # values converted at a time (16 MB of uint32)
+
+
+def _narrow_copy(raw: Path, dtype: Any, top: int, target: Path) -> None:
+    """Copy the non-negative values of the flat file ``raw`` into the .npy
+    ``target`` in the smallest of uint8/uint16/uint32 that holds ``top``,
+    their largest: term frequencies are nearly always below 256, positions
+    below 65,536, and a segment under 65,536 documents numbers them in 16
+    bits. Chunk by chunk, so a segment of any size costs NARROW_CHUNK values
+    of memory. Readers widen what they slice (every reader uses astype)."""
+    narrow = next(t for t in (np.uint8, np.uint16, np.uint32) if top <= np.iinfo(t).max)
+    count = raw.stat().st_size // np.dtype(dtype).itemsize
+    if not count:
+        np.save(target, np.zeros(0, dtype=narrow))
+        return
+    source = np.memmap(raw, dtype=dtype, mode="r")
+    out = np.lib.format.open_memmap(target, mode="w+", dtype=narrow, shape=(count,))
+    for start in range(0, count, NARROW_CHUNK):
+        out[start:start + NARROW_CHUNK] = source[start:start + NARROW_CHUNK]
+    out.flush()
+    del out, source
