@@ -215,16 +215,17 @@ def _abbreviation_pair(norm: str, a: Syllable, b: Syllable, query: bool) -> bool
     """Two short upper-case syllables (any case in a query) with "." or ". "
     between them; across a plain space only after TP, where "TP HCM" is a
     common spelling of the same name."""
+    gap = norm[a.end:b.start]  # checked first: nearly every pair is two words and a space
+    if gap == " ":
+        if a.text.lower() != _TP_PREFIX:
+            return False
+    elif gap != "." and gap != ". ":
+        return False
     if not (a.text.isalpha() and b.text.isalpha()):
         return False
     if not query and not (a.text.isupper() and b.text.isupper()):
         return False
-    if len(a.text) > _MAX_ABBREVIATION or len(b.text) > _MAX_ABBREVIATION:
-        return False
-    gap = norm[a.end:b.start]
-    if gap in (".", ". "):
-        return True
-    return gap == " " and a.text.lower() == _TP_PREFIX
+    return len(a.text) <= _MAX_ABBREVIATION and len(b.text) <= _MAX_ABBREVIATION
 
 
 def tp_prefix_split(analysis: Analysis, word: Word) -> Sequence[Term]:

@@ -58,7 +58,8 @@ class FieldPostings:
 
     def add(self, btext: bytes, docnum: int, weight: float, value: bytes | None) -> None:
         tf = int(weight + 0.5)
-        self.term.append(self.term_id(btext))
+        found = self.ids.get(btext)
+        self.term.append(self.term_id(btext) if found is None else found)
         self.doc.append(docnum)
         self.tf.append(tf)
         if value is not None and tf and len(value) == POSITIONS_HEADER + 4 * tf:

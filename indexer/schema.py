@@ -19,6 +19,7 @@ the several stacked terms per syllable.
 from __future__ import annotations
 
 import itertools
+import struct
 from array import array
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ from whoosh.system import _INT_SIZE, pack_uint
 from indexer.analysis import FOLD, SPECIAL, VietnameseAnalyzer, terms
 
 POSITIONED = (FOLD, SPECIAL)  # the term kinds whose positions phrases read
+_HEADERS = [pack_uint(n) for n in range(256)]  # a value's frequency, for the common ones
+_POSITION = struct.Struct("=I")  # one position, as array("I") writes it
 
 
 class CompactPositions(formats.Positions):
@@ -40,8 +43,13 @@ class CompactPositions(formats.Positions):
 
     def encode(self, poslist: Sequence[int], frequency: int | None = None) -> bytes:
         """``frequency`` when the positions are left out (default: their count)."""
-        deltas = array("I", (b - a for a, b in zip(itertools.chain((0,), poslist), poslist, strict=False)))
-        return pack_uint(len(poslist) if frequency is None else frequency) + deltas.tobytes()
+        count = len(poslist) if frequency is None else frequency
+        header = _HEADERS[count] if count < len(_HEADERS) else pack_uint(count)
+        if not poslist:
+            return header
+        if len(poslist) == 1:  # most terms occur once in a document
+            return header + _POSITION.pack(poslist[0])
+        return header + array("I", [b - a for a, b in zip([0, *poslist], poslist, strict=False)]).tobytes()
 
     def decode_positions(self, valuestring: bytes) -> list[int]:
         """The positions (empty for a term indexed without them)."""

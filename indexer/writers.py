@@ -23,7 +23,7 @@ import numpy as np
 from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.writing import SegmentWriter
 
-from indexer.arrays import ArraysTermsReader, PostingsCodec, segment_arrays_writer
+from indexer.arrays import TEXT_FIELDS, ArraysTermsReader, PostingsCodec, segment_arrays_writer
 
 
 class RoutingPool:
@@ -32,10 +32,16 @@ class RoutingPool:
     def __init__(self, inner: Any, arrays: Any):
         self.inner = inner
         self.arrays = arrays
+        self._text: dict[str, Any] = {}  # field name -> its FieldPostings
 
-    def add(self, item: tuple) -> None:
-        if not self.arrays.take(item):
-            self.inner.add(item)
+    def add(self, item: tuple) -> None:  # once per posting: kept short
+        field = self._text.get(item[0])
+        if field is None:
+            if item[0] not in TEXT_FIELDS:
+                self.inner.add(item)
+                return
+            field = self._text[item[0]] = self.arrays.field(item[0])
+        field.add(item[1], item[2], item[3], item[4])
 
     def __getattr__(self, name: str) -> Any:  # iter_postings, save, cleanup, fieldnames, ...
         return getattr(self.inner, name)
