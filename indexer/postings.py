@@ -28,9 +28,9 @@ NO_POSITIONS = -1  # pfirst of a term without positions (exact spellings, compou
 # UNPLACED, UNPLACED + 2, ... are never next to a real position (records are
 # far shorter than 2**24 words) nor to each other, so no phrase matches them.
 UNPLACED = 1 << 24
-RUN_BYTES = 96 << 20  # collected postings of a field held in memory before a run spills
-CHUNK_POSTINGS = 1 << 22  # postings merged and written at a time
-_KINDS = ("term", "doc", "tf", "npos", "pos")
+RUN_BYTES = 48 << 20  # collected postings of a field held in memory before a run spills
+CHUNK_POSTINGS = 1 << 20  # postings merged and written at a time (~50 MB of temporaries)
+_KINDS = ("term", "doc", "tf", "npos", "pstart", "pos")
 
 
 def term_hash(term: bytes) -> int:
@@ -93,14 +93,18 @@ class FieldPostings:
 
     def _spill_arrays(self, term: np.ndarray, doc: np.ndarray, tf: np.ndarray, npos: np.ndarray,
                       pos: np.ndarray) -> None:
+        """A run: the postings sorted by term, each with where its positions
+        start in ``pos``, which keeps the order of arrival (reordering every
+        position here would cost several times their size in temporaries)."""
         order = np.argsort(term, kind="stable")
         starts = np.cumsum(npos, dtype=np.int64) - npos
         run = {"term": term[order], "doc": doc[order], "tf": tf[order], "npos": npos[order],
-               "pos": pos[_gather(starts[order], npos[order].astype(np.int64))]}
+               "pstart": starts[order], "pos": pos}
         k = len(self.runs)
         paths = {kind: self.folder / f"{self.name}.run{k}.{kind}.npy" for kind in _KINDS}
         for kind in _KINDS:
             np.save(paths[kind], run[kind])
+        del run, order
         self.runs.append({kind: np.load(paths[kind], mmap_mode="r") for kind in _KINDS})
 
     def write(self) -> None:
@@ -117,7 +121,6 @@ class FieldPostings:
         position_counts = np.zeros(count, dtype=np.int64)
         raw = {kind: open(self.folder / f"{self.name}.{kind}.bin", "wb") for kind in ("doc", "tf", "pos")}
         try:
-            run_starts = [np.cumsum(run["npos"], dtype=np.int64) - run["npos"] for run in runs]
             first_term = 0
             ends = np.cumsum(df)
             while first_term < count:
@@ -125,7 +128,7 @@ class FieldPostings:
                 last_term = max(first_term + 1, int(np.searchsorted(ends, ends[first_term] - df[first_term]
                                                                     + CHUNK_POSTINGS, side="right")))
                 last_term = min(last_term, count)
-                self._write_chunk(runs, run_starts, first_term, last_term, placed, raw, top, position_counts)
+                self._write_chunk(runs, first_term, last_term, placed, raw, top, position_counts)
                 first_term = last_term
         finally:
             for handle in raw.values():
@@ -141,25 +144,22 @@ class FieldPostings:
         for path in self.folder.glob(f"{self.name}.run*.npy"):
             path.unlink()
 
-    def _write_chunk(self, runs: list, run_starts: list, low: int, high: int, placed: np.ndarray,
-                     raw: dict, top: dict, position_counts: np.ndarray) -> None:
-        parts: dict[str, list[np.ndarray]] = {kind: [] for kind in ("term", "doc", "tf", "npos", "pos", "pstart")}
-        offset = 0
-        for run, starts in zip(runs, run_starts, strict=True):
+    def _write_chunk(self, runs: list, low: int, high: int, placed: np.ndarray, raw: dict, top: dict,
+                     position_counts: np.ndarray) -> None:
+        parts: dict[str, list[np.ndarray]] = {kind: [] for kind in ("term", "doc", "tf", "npos", "pos")}
+        for run in runs:
             lo, hi = np.searchsorted(run["term"], [low, high])
             if lo == hi:
                 continue
             for kind in ("term", "doc", "tf", "npos"):
                 parts[kind].append(np.asarray(run[kind][lo:hi]))
-            p_lo = int(starts[lo])
-            p_hi = int(starts[hi - 1] + run["npos"][hi - 1])
-            parts["pos"].append(np.asarray(run["pos"][p_lo:p_hi]))
-            parts["pstart"].append(starts[lo:hi] - p_lo + offset)
-            offset += p_hi - p_lo
+            # this run's positions of these postings, in posting order
+            parts["pos"].append(np.asarray(run["pos"][_gather(run["pstart"][lo:hi], run["npos"][lo:hi])]))
         if not parts["term"]:
             return
-        term, doc, tf, npos, pos, pstart = (np.concatenate(parts[k]) for k in
-                                            ("term", "doc", "tf", "npos", "pos", "pstart"))
+        term, doc, tf, npos, pos = (np.concatenate(parts[k]) for k in ("term", "doc", "tf", "npos", "pos"))
+        del parts
+        pstart = np.cumsum(npos, dtype=np.int64) - npos
         order = np.argsort(term, kind="stable")  # by term; runs (hence documents) in order
         term, doc, tf, npos, pstart = term[order], doc[order], tf[order], npos[order], pstart[order]
         # every posting of a placed term gets tf positions: its own, or UNPLACED ones
