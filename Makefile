@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run    install, build the demo index if there is none, serve http://127.0.0.1:8000
-#   make test   install with the dev tools and run the whole test suite
+#   make test   install with the dev tools and the Dask extra, and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,cluster]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -48,11 +48,14 @@ class Summary:
     repeated_in_input: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    workers: int = 0  # Dask workers that did the work (0: this machine's processes)
 
     def line(self) -> str:
+        where = f", on {self.workers} Dask workers" if self.workers else ""
+        rate = f", {(self.added + self.replaced) / self.seconds:,.0f} articles/s" if self.seconds else ""
         return (f"added {self.added}, replaced {self.replaced}, rejected {self.rejected}, "
                 f"skipped files {self.skipped}, repeated ids in input {self.repeated_in_input}, "
-                f"{self.seconds:.1f} s")
+                f"{self.seconds:.1f} s{rate}{where}")
 
 
 class Progress:
@@ -120,7 +123,7 @@ def final_versions(paths: Paths, last: dict[str, Place]) -> Iterator[Article]:
             yield item
 
 
-def _existing(searcher: Any, article_id: str) -> bool:
+def article_exists(searcher: Any, article_id: str) -> bool:
     return searcher.document_number(id=article_id) is not None
 
 
@@ -141,7 +144,7 @@ def write_articles(ix: Any, index_dir: Path, articles: Iterable[Article], count:
 def _file(documents: Iterable[dict[str, Any]], writer: Any, searcher: Any, summary: Summary,
           progress: Progress | None) -> None:
     for done, fields in enumerate(documents, start=1):
-        if _existing(searcher, fields["id"]):
+        if article_exists(searcher, fields["id"]):
             writer.update_document(**fields)
             summary.replaced += 1
         else:
@@ -187,7 +190,7 @@ def delete(ids: Iterable[str], index_dir: str | os.PathLike[str] | None = None,
     with store.writing(ix, index_path, lock_timeout) as writer:
         with writer.searcher() as searcher:
             for article_id in ids:
-                (deleted if _existing(searcher, article_id) else unknown).append(article_id)
+                (deleted if article_exists(searcher, article_id) else unknown).append(article_id)
         for article_id in deleted:
             writer.delete_by_term("id", article_id)
     return deleted, unknown

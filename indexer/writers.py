@@ -113,6 +113,31 @@ class ArraysSegmentWriter(_Routed, SegmentWriter):
     def __init__(self, ix: Any, **kwargs: Any):
         super().__init__(ix, **kwargs)
         self._route()
+        self._ready: list[Any] = []
+
+    def add_segment(self, segment: Any) -> None:
+        """A whole segment written elsewhere (indexer/distributed.py), whose
+        files and arrays are already in this index's folder: it joins the
+        index as it is, at the commit, in the same TOC as everything else
+        this writer does. Nothing of it is read or re-encoded here."""
+        self._check_state()
+        self._ready.append(segment)
+
+    def commit(self, mergetype: Any = None, optimize: Any = None, merge: Any = None) -> None:
+        if not self._ready:
+            super().commit(mergetype, optimize, merge)
+            return
+        # Whoosh's commit with the ready segments added (as MpWriter adds
+        # its workers' segments): merge the existing segments by the policy,
+        # close this writer's own segment, write the TOC, clean up.
+        self._check_state()
+        final = self._merge_segments(mergetype, optimize, merge)
+        if self._added:
+            final.append(self._finalize_segment())
+        else:
+            self._close_segment()
+        self._commit_toc(final + self._ready)
+        self._finish()
 
 
 class _WorkerTask(SubWriterTask):

@@ -14,7 +14,7 @@ import re
 import sys
 from textwrap import shorten
 
-from indexer import ingest, store
+from indexer import distributed, ingest, store
 from search.request import BadRequest, SearchRequest
 from search.result import RELAXED_NOTE
 
@@ -31,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="add or replace articles from files and directories")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--procs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="analyse and write on the Dask cluster whose scheduler is at ADDRESS, e.g. "
+                        "tcp://10.0.0.5:8786 (default: $VNSEARCH_DASK; unset: this machine)")
+    p.add_argument("--batch", type=int, default=None, metavar="N",
+                   help="articles per Dask task, one segment each (default 2000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_index_arg(p)
 
@@ -66,8 +71,16 @@ def cmd_index(args) -> int:
     def report(message):
         print(message, file=sys.stderr)
 
-    summary = ingest.ingest(args.paths, args.index, procs=args.procs,
-                            show_progress=not args.quiet, report=report)
+    scheduler = distributed.scheduler_address(args.dask)
+    if args.batch is not None and (args.batch < 1 or not scheduler):
+        raise BadRequest("bad_batch", "--batch takes a number of articles (1 or more) and needs --dask")
+    if scheduler:
+        summary = distributed.ingest_on_dask(args.paths, scheduler, args.index,
+                                             batch_size=args.batch or distributed.DEFAULT_BATCH,
+                                             show_progress=not args.quiet, report=report)
+    else:
+        summary = ingest.ingest(args.paths, args.index, procs=args.procs,
+                                show_progress=not args.quiet, report=report)
     print(summary.line())
     return 1 if summary.rejected else 0
 
