@@ -120,11 +120,7 @@ def ingest_on_dask(paths: Paths, scheduler: str, index_dir: str | os.PathLike[st
     started = time.monotonic()
     index_path = store.resolve_index_dir(index_dir)
     summary = Summary()
-
-    def _report(message: str) -> None:
-        summary.problems.append(message)
-        if report:
-            report(message)
+    _report = summary.reporter(report)
 
     client = connect(scheduler)
     try:

@@ -50,6 +50,14 @@ class Summary:
     problems: list[str] = field(default_factory=list)
     workers: int = 0  # Dask workers that did the work (0: this machine's processes)
 
+    def reporter(self, report: Report | None) -> Report:
+        """A report function that also keeps each problem here."""
+        def _report(message: str) -> None:
+            self.problems.append(message)
+            if report:
+                report(message)
+        return _report
+
     def line(self) -> str:
         where = f", on {self.workers} Dask workers" if self.workers else ""
         rate = f", {(self.added + self.replaced) / self.seconds:,.0f} articles/s" if self.seconds else ""
@@ -164,11 +172,7 @@ def ingest(paths: Paths, index_dir: str | os.PathLike[str] | None = None, procs:
     started = time.monotonic()
     index_path = store.resolve_index_dir(index_dir)
     summary = Summary()
-
-    def _report(message: str) -> None:
-        summary.problems.append(message)
-        if report:
-            report(message)
+    _report = summary.reporter(report)
 
     last, count = collect(paths, summary, _report)
     ix = store.open_or_create(index_path)
