@@ -683,8 +683,11 @@ def main(argv=None) -> int:
         print(f"work dir {workdir}; plan {asdict(plan)}", flush=True)
         for n in sizes:
             rows.append(measure(n, args, plan, workdir, created))
+            _save(args, rows, plan)  # each finished size, in case a longer one is stopped
     except KeyboardInterrupt:
         print("\ninterrupted; stopping", file=sys.stderr)
+        if rows:
+            print("\nthe sizes that finished:\n" + report(rows, plan))
         return 130
     finally:
         if args.keep:
@@ -693,11 +696,14 @@ def main(argv=None) -> int:
             cleanup(workdir, made_workdir, created)
     print("\n" + report(rows, plan))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump({"seed": args.seed, "plan": asdict(plan), "rows": rows}, out,
-                      ensure_ascii=False, indent=1)
         print(f"\nfigures saved to {args.json}")
     return 1 if any(r["errors"] for r in rows) else 0
+
+
+def _save(args, rows: list[dict], plan: Plan) -> None:
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump({"seed": args.seed, "plan": asdict(plan), "rows": rows}, out, ensure_ascii=False, indent=1)
 
 
 if __name__ == "__main__":
