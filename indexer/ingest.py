@@ -198,3 +198,15 @@ def delete(ids: Iterable[str], index_dir: str | os.PathLike[str] | None = None,
         for article_id in deleted:
             writer.delete_by_term("id", article_id)
     return deleted, unknown
+
+
+def optimize(index_dir: str | os.PathLike[str] | None = None, lock_timeout: float | None = None) -> tuple[int, int]:
+    """Merge every segment into one (after a backfill that left many, e.g. one
+    per Dask batch); the text postings are copied as whole arrays. Returns
+    the segment counts before and after."""
+    index_path = store.resolve_index_dir(index_dir)
+    ix = store.open_index(index_path)
+    before = len(ix._segments())
+    with store.writing(ix, index_path, lock_timeout, merge_all=True):
+        pass
+    return before, len(store.open_index(index_path)._segments())

@@ -151,17 +151,18 @@ def _new_writer(ix: Any, procs: int = 1, **kwargs: Any) -> Any:
 
 
 @contextmanager
-def writing(ix: Any, path: Path, lock_timeout: float | None = None, **kwargs: Any) -> Iterator[Any]:
-    """A writer for the block: committed when the block ends, abandoned (every
-    file closed, the lock released, nothing visible) when the block or the
-    commit fails."""
+def writing(ix: Any, path: Path, lock_timeout: float | None = None, merge_all: bool = False,
+            **kwargs: Any) -> Iterator[Any]:
+    """A writer for the block: committed when the block ends (``merge_all``:
+    with every segment merged into one), abandoned (every file closed, the
+    lock released, nothing visible) when the block or the commit fails."""
     writer = acquire_writer(ix, path, lock_timeout, **kwargs)
     try:
         # Holding the lock: arrays of segments merged away, or left by a
         # killed run, can go (only this writer's new segment is in progress).
         remove_stale(path, {s.segment_id() for s in writer.segments} | {writer.newsegment.segment_id()})
         yield writer
-        writer.commit()
+        writer.commit(optimize=merge_all)
     except BaseException as exc:
         _abandon(writer, exc)
         raise

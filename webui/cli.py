@@ -1,4 +1,4 @@
-"""The `vnsearch` command: index, delete, stats, search, serve.
+"""The `vnsearch` command: index, delete, optimize, stats, search, serve.
 
 Every subcommand takes --index DIR (default: $VNSEARCH_INDEX or index_data/).
 Exit codes: 0 success; 1 something was rejected, not found or failed;
@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import time
 from textwrap import shorten
 
 from indexer import distributed, ingest, store
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("delete", help="remove articles by id")
     p.add_argument("ids", nargs="+", metavar="ID")
+    _add_index_arg(p)
+
+    p = sub.add_parser("optimize", help="merge every segment into one (after a large backfill)")
     _add_index_arg(p)
 
     p = sub.add_parser("stats", help="document count, size, fields, last update")
@@ -91,6 +95,13 @@ def cmd_delete(args) -> int:
         print(f"not found: {article_id}", file=sys.stderr)
     print(f"deleted {len(deleted)}, not found {len(unknown)}")
     return 1 if unknown else 0
+
+
+def cmd_optimize(args) -> int:
+    started = time.monotonic()
+    before, after = ingest.optimize(args.index)
+    print(f"merged {before} segment(s) into {after}, {time.monotonic() - started:.1f} s")
+    return 0
 
 
 def cmd_stats(args) -> int:
@@ -146,7 +157,7 @@ def cmd_serve(args) -> int:
     return serve(index_dir=args.index, host=args.host, port=args.port)
 
 
-COMMANDS = {"index": cmd_index, "delete": cmd_delete, "stats": cmd_stats,
+COMMANDS = {"index": cmd_index, "delete": cmd_delete, "optimize": cmd_optimize, "stats": cmd_stats,
             "search": cmd_search, "serve": cmd_serve}
 
 
