@@ -16,6 +16,7 @@ the final arrays.
 from __future__ import annotations
 
 import hashlib
+import mmap
 from array import array
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ class FieldPostings:
         for run in runs:
             df += np.bincount(run["term"], minlength=count)
             placed[run["term"][run["npos"] > 0]] = True
+        _release(runs)
         top = {"doc": 0, "tf": 0, "pos": 0}
         position_counts = np.zeros(count, dtype=np.int64)
         raw = {kind: open(self.folder / f"{self.name}.{kind}.bin", "wb") for kind in ("doc", "tf", "pos")}
@@ -129,6 +131,7 @@ class FieldPostings:
                                                                     + CHUNK_POSTINGS, side="right")))
                 last_term = min(last_term, count)
                 self._write_chunk(runs, first_term, last_term, placed, raw, top, position_counts)
+                _release(runs)
                 first_term = last_term
         finally:
             for handle in raw.values():
@@ -208,16 +211,24 @@ def _narrow_copy(raw: Path, dtype: Any, top: int, target: Path) -> None:
     ``target`` in the smallest of uint8/uint16/uint32 that holds ``top``,
     their largest: term frequencies are nearly always below 256, positions
     below 65,536, and a segment under 65,536 documents numbers them in 16
-    bits. Chunk by chunk, so a segment of any size costs NARROW_CHUNK values
-    of memory. Readers widen what they slice (every reader uses astype)."""
+    bits. Chunk by chunk with plain reads and writes, so a segment of any
+    size costs NARROW_CHUNK values of memory (a mapping would keep every
+    page it touched in the process's resident memory)."""
     narrow = next(t for t in (np.uint8, np.uint16, np.uint32) if top <= np.iinfo(t).max)
-    count = raw.stat().st_size // np.dtype(dtype).itemsize
-    if not count:
-        np.save(target, np.zeros(0, dtype=narrow))
-        return
-    source = np.memmap(raw, dtype=dtype, mode="r")
-    out = np.lib.format.open_memmap(target, mode="w+", dtype=narrow, shape=(count,))
-    for start in range(0, count, NARROW_CHUNK):
-        out[start:start + NARROW_CHUNK] = source[start:start + NARROW_CHUNK]
-    out.flush()
-    del out, source
+    size = np.dtype(dtype).itemsize
+    count = raw.stat().st_size // size
+    with open(raw, "rb") as source, open(target, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(narrow)),
+                                                  "fortran_order": False, "shape": (count,)})
+        for _ in range(0, count, NARROW_CHUNK):
+            np.fromfile(source, dtype=dtype, count=NARROW_CHUNK).astype(narrow).tofile(out)
+
+
+def _release(runs: list[dict[str, np.ndarray]]) -> None:
+    """Drop the runs' pages read so far from this process's resident memory
+    (they stay in the page cache): merging reads every run once, in order."""
+    for run in runs:
+        for values in run.values():
+            mapping = getattr(values, "_mmap", None)
+            if mapping is not None:
+                mapping.madvise(mmap.MADV_DONTNEED)
