@@ -53,7 +53,6 @@ import os
 import shutil
 import threading
 import weakref
-from array import array
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +62,10 @@ from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PerDocWriter, W3TermI
 from whoosh.formats import Format
 from whoosh.matching import ListMatcher
 from whoosh.reading import TermNotFound
-from whoosh.system import pack_uint
 from whoosh.util.numeric import byte_to_length
 
 from indexer.closing import close_files
-from indexer.postings import CHUNK_POSTINGS, NO_POSITIONS, UNPLACED, FieldPostings, term_hash
+from indexer.postings import CHUNK_POSTINGS, NO_POSITIONS, UNPLACED, FieldPostings, term_chunks, term_hash
 
 FORMAT_VERSION = 3  # 3: the text postings live only here (2: also in Whoosh's files)
 READABLE_VERSIONS = (2, 3)
@@ -431,10 +429,8 @@ class SegmentArrays:
         counts = df[slots].astype(np.int64)
         ends = np.cumsum(counts)
         bounds = tstart.tolist()
-        i, position = 0, 0
-        while i < len(slots):
-            j = max(i + 1, int(np.searchsorted(ends, ends[i] - counts[i] + chunk, side="right")))
-            j = min(j, len(slots))
+        position = 0
+        for i, j in term_chunks(counts, chunk):
             chosen = slots[i:j]
             start, stop = int(ends[i] - counts[i]), int(ends[j - 1])
             term = np.repeat(np.arange(j - i, dtype=np.int64), counts[i:j])
@@ -445,7 +441,6 @@ class SegmentArrays:
             position += used
             texts = [raw[bounds[k]:bounds[k + 1]] for k in chosen.tolist()]
             yield texts, term, np.asarray(docs[start:stop]), chunk_tf, npos, chunk_pos
-            i = j
 
     def fields(self) -> list[str]:
         return [f for f in TEXT_FIELDS if self._map(f"{f}.hash.npy") is not None]
@@ -630,8 +625,7 @@ class ArraysTermsReader(TermsReader):
         docs, tf = self.arrays.postings_at(fieldname, slot)
         freqs = tf.tolist()
         positions = self.arrays.positions_at(fieldname, slot)
-        values = [pack_uint(f) + (array("I", _deltas(p)).tobytes() if positions else b"")
-                  for f, p in zip(freqs, positions or [[]] * len(freqs), strict=True)]
+        values = [format_.encode(p, f) for f, p in zip(freqs, positions or [[]] * len(freqs), strict=True)]
         return ListMatcher(docs.tolist(), [float(f) for f in freqs], values, format_, scorer,
                            term=(fieldname, btext), terminfo=self._info(fieldname, slot))
 
@@ -640,10 +634,6 @@ class ArraysTermsReader(TermsReader):
 
     def close(self) -> None:
         self.keywords.close()
-
-
-def _deltas(positions: Any) -> list[int]:
-    return [b - a for a, b in zip([0, *positions], positions, strict=False)]
 
 
 class _SortedCursor(FieldCursor):

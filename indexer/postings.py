@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,16 +124,9 @@ class FieldPostings:
         position_counts = np.zeros(count, dtype=np.int64)
         raw = {kind: open(self.folder / f"{self.name}.{kind}.bin", "wb") for kind in ("doc", "tf", "pos")}
         try:
-            first_term = 0
-            ends = np.cumsum(df)
-            while first_term < count:
-                # terms [first_term, last_term): about CHUNK_POSTINGS postings, at least one term
-                last_term = max(first_term + 1, int(np.searchsorted(ends, ends[first_term] - df[first_term]
-                                                                    + CHUNK_POSTINGS, side="right")))
-                last_term = min(last_term, count)
+            for first_term, last_term in term_chunks(df, CHUNK_POSTINGS):
                 self._write_chunk(runs, first_term, last_term, placed, raw, top, position_counts)
                 _release(runs)
-                first_term = last_term
         finally:
             for handle in raw.values():
                 handle.close()
@@ -191,6 +185,18 @@ class FieldPostings:
         np.save(self.folder / f"{self.name}.pfirst.npy", pfirst[order].astype(np.int64))
         np.save(self.folder / f"{self.name}.tstart.npy", np.concatenate(([0], np.cumsum(lengths))).astype(np.int64))
         (self.folder / f"{self.name}.terms.bin").write_bytes(b"".join(texts))
+
+
+def term_chunks(counts: np.ndarray, chunk: int) -> Iterator[tuple[int, int]]:
+    """(first, last) ranges of terms, in order, each with about ``chunk``
+    postings (``counts`` per term) and at least one term."""
+    ends = np.cumsum(counts, dtype=np.int64)
+    first = 0
+    while first < len(ends):
+        start = int(ends[first] - counts[first])
+        last = min(len(ends), max(first + 1, int(np.searchsorted(ends, start + chunk, side="right"))))
+        yield first, last
+        first = last
 
 
 def _gather(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
