@@ -17,7 +17,11 @@ and column values a search needs:
         <field>.df.npy             int32, how many postings it has
         <field>.tstart.npy         int64, where each term's text starts in...
         <field>.terms.bin          ...the terms' UTF-8 bytes (to verify a hash hit)
-        <field>.docs.npy           segment-local document numbers
+        <field>.docs.npy           segment-local document numbers (their low
+                                   16 bits in segments of more documents)
+        <field>.dochigh.npy        uint32 (terms x blocks-1), only then: where
+                                   each block of 65,536 documents starts
+                                   among a term's postings
         <field>.tf.npy             term frequencies
         <field>.pfirst.npy         int64, where each term's positions start in...
         <field>.pos.npy            positions as deltas within a posting (a
@@ -65,7 +69,16 @@ from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
 from indexer.closing import close_files
-from indexer.postings import CHUNK_POSTINGS, NO_POSITIONS, UNPLACED, FieldPostings, term_chunks, term_hash
+from indexer.filearray import ArraysMissing, FileArray
+from indexer.postings import (
+    CHUNK_POSTINGS,
+    DOC_BLOCK_BITS,
+    NO_POSITIONS,
+    UNPLACED,
+    FieldPostings,
+    term_chunks,
+    term_hash,
+)
 
 FORMAT_VERSION = 3  # 3: the text postings live only here (2: also in Whoosh's files)
 READABLE_VERSIONS = (2, 3)
@@ -76,6 +89,7 @@ KEYWORD_COLUMNS = ("author", "category", "source", "year", "month")
 LENGTH_PREFIX = "_"  # Whoosh names a field's length column "_<field>_len"
 LENGTH_SUFFIX = "_len"
 NO_VALUE = -1
+READ_NOT_MAPPED = (".docs.npy", ".tf.npy", ".pos.npy")  # most of the bytes; see filearray.py
 MIXED_POSITIONS = -2  # format 2 only: some postings with positions, some without (read Whoosh's)
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
@@ -320,11 +334,6 @@ def remove_stale(index_dir: str | os.PathLike, live_segments: set[str]) -> None:
 
 # -- reading ------------------------------------------------------------------
 
-class ArraysMissing(OSError):
-    """A format-3 segment whose arrays are gone or damaged: its text postings
-    exist nowhere else."""
-
-
 _mapped: weakref.WeakValueDictionary[tuple[str, str], SegmentArrays] = weakref.WeakValueDictionary()
 _mapped_lock = threading.Lock()
 
@@ -342,10 +351,14 @@ class SegmentArrays:
             raise ValueError(f"arrays format {meta.get('version')} in {folder}")
         self.version = int(meta["version"])
         self.doc_count = int(meta["docs"])
-        # Everything is mapped now (mapping reads nothing): a writer may
-        # remove these files once the segment is merged away, and a mapping
-        # outlives its file.
-        self._maps: dict[str, Any] = {path.name: np.load(path, mmap_mode="r") for path in folder.glob("*.npy")}
+        # Everything is opened now (that reads nothing): a writer may remove
+        # these files once the segment is merged away, and a mapping or an
+        # open file outlives its file. Postings and positions are read with
+        # pread (filearray.py), the small per-term and per-document arrays
+        # are mapped.
+        self._maps: dict[str, Any] = {
+            path.name: FileArray(path) if path.name.endswith(READ_NOT_MAPPED) else np.load(path, mmap_mode="r")
+            for path in folder.glob("*.npy")}
         for path in folder.glob("*.terms.bin"):
             size = path.stat().st_size
             self._maps[path.name] = np.memmap(path, dtype=np.uint8, mode="r") if size else None
@@ -394,7 +407,21 @@ class SegmentArrays:
         docs = self._map(f"{field}.docs.npy")
         tf = self._map(f"{field}.tf.npy")
         assert docs is not None and tf is not None
-        return docs[first:first + count], tf[first:first + count]
+        return self._doc_numbers(field, docs[first:first + count], [slot], [count]), tf[first:first + count]
+
+    def _doc_numbers(self, field: str, stored: np.ndarray, slots: Any, counts: Any) -> np.ndarray:
+        """The document numbers of the postings of ``slots`` (``counts``
+        each, in a row), from their stored low bits and the field's block
+        table, in a segment too large for 16 bits."""
+        high = self._map(f"{field}.dochigh.npy")
+        if high is None:
+            return stored
+        counts = np.asarray(counts, dtype=np.int64)
+        rows = np.asarray(high[np.asarray(slots, dtype=np.int64)], dtype=np.int64)
+        bounds = np.concatenate([np.zeros((len(counts), 1), np.int64), rows, counts[:, None]], axis=1)
+        block = np.repeat(np.tile(np.arange(bounds.shape[1] - 1, dtype=np.uint32), len(counts)),
+                          np.diff(bounds, axis=1).ravel())
+        return (block << DOC_BLOCK_BITS) | stored.astype(np.uint32)
 
     def positions_at(self, field: str, slot: int) -> list[list[int]] | None:
         """Each posting's positions (None: the term has none), UNPLACED ones as []."""
@@ -403,11 +430,12 @@ class SegmentArrays:
             return None
         pfirst = int(pfirst_map[slot])
         tf = self.postings_at(field, slot)[1].astype(np.int64)
-        flat = np.cumsum(pos[pfirst:pfirst + int(tf.sum())].astype(np.int64)) if len(tf) else np.zeros(0)
+        block = pos[pfirst:pfirst + int(tf.sum())]
+        flat = np.cumsum(block.astype(np.int64)) if len(tf) else np.zeros(0)
         ends = np.cumsum(tf)
         out: list[list[int]] = []
         for start, end in zip((ends - tf).tolist(), ends.tolist(), strict=True):
-            deltas = pos[pfirst + start:pfirst + end]
+            deltas = block[start:end]
             if len(deltas) and int(deltas[0]) >= UNPLACED:
                 out.append([])
             else:
@@ -440,7 +468,8 @@ class SegmentArrays:
             chunk_pos = np.asarray(pos[position:position + used]) if pos is not None else np.zeros(0)
             position += used
             texts = [raw[bounds[k]:bounds[k + 1]] for k in chosen.tolist()]
-            yield texts, term, np.asarray(docs[start:stop]), chunk_tf, npos, chunk_pos
+            chunk_docs = self._doc_numbers(field, np.asarray(docs[start:stop]), chosen, counts[i:j])
+            yield texts, term, chunk_docs, chunk_tf, npos, chunk_pos
 
     def fields(self) -> list[str]:
         return [f for f in TEXT_FIELDS if self._map(f"{f}.hash.npy") is not None]

@@ -32,6 +32,10 @@ NO_POSITIONS = -1  # pfirst of a term without positions (exact spellings, compou
 UNPLACED = 1 << 24
 RUN_BYTES = 48 << 20  # collected postings of a field held in memory before a run spills
 CHUNK_POSTINGS = 1 << 20  # postings merged and written at a time (~50 MB of temporaries)
+# Document numbers are stored in 16 bits when a segment has more documents:
+# a posting keeps its number's low 16 bits, and <field>.dochigh.npy says,
+# per term, where each block of 65,536 documents starts among its postings.
+DOC_BLOCK_BITS = 16
 _KINDS = ("term", "doc", "tf", "npos", "pstart", "pos")
 
 
@@ -122,27 +126,36 @@ class FieldPostings:
         _release(runs)
         top = {"doc": 0, "tf": 0, "pos": 0}
         position_counts = np.zeros(count, dtype=np.int64)
+        blocks: dict[int, np.ndarray] = {}  # postings of each term in each block of documents
         raw = {kind: open(self.folder / f"{self.name}.{kind}.bin", "wb") for kind in ("doc", "tf", "pos")}
         try:
             for first_term, last_term in term_chunks(df, CHUNK_POSTINGS):
-                self._write_chunk(runs, first_term, last_term, placed, raw, top, position_counts)
+                self._write_chunk(runs, first_term, last_term, placed, raw, top, position_counts, blocks)
                 _release(runs)
         finally:
             for handle in raw.values():
                 handle.close()
         first = np.cumsum(df) - df
         pfirst = np.where(placed, np.cumsum(position_counts) - position_counts, NO_POSITIONS)
-        self._write_terms(first, df, pfirst)
+        order = self._write_terms(first, df, pfirst)
+        split = top["doc"] >> DOC_BLOCK_BITS > 0
+        if split:
+            # per term, how many of its postings come before blocks 1, 2, ...
+            counts = np.stack([blocks.get(b, np.zeros(count, dtype=np.int32)) for b in range(max(blocks) + 1)], 1)
+            starts = np.cumsum(counts, axis=1, dtype=np.int64)[:, :-1]
+            np.save(self.folder / f"{self.name}.dochigh.npy", starts[order].astype(np.uint32))
+            top["doc"] = (1 << DOC_BLOCK_BITS) - 1
         for kind, target, dtype in (("doc", "docs", np.uint32), ("tf", "tf", np.uint32), ("pos", "pos", np.uint32)):
             path = self.folder / f"{self.name}.{kind}.bin"
-            _narrow_copy(path, dtype, top[kind], self.folder / f"{self.name}.{target}.npy")
+            mask = (1 << DOC_BLOCK_BITS) - 1 if kind == "doc" and split else None
+            _narrow_copy(path, dtype, top[kind], self.folder / f"{self.name}.{target}.npy", mask)
             path.unlink()
         self.runs.clear()
         for path in self.folder.glob(f"{self.name}.run*.npy"):
             path.unlink()
 
     def _write_chunk(self, runs: list, low: int, high: int, placed: np.ndarray, raw: dict, top: dict,
-                     position_counts: np.ndarray) -> None:
+                     position_counts: np.ndarray, blocks: dict[int, np.ndarray]) -> None:
         parts: dict[str, list[np.ndarray]] = {kind: [] for kind in ("term", "doc", "tf", "npos", "pos")}
         for run in runs:
             lo, hi = np.searchsorted(run["term"], [low, high])
@@ -168,13 +181,18 @@ class FieldPostings:
         own_counts = npos[own].astype(np.int64)
         out[_gather(out_starts[own], own_counts)] = pos[_gather(pstart[own], own_counts)]
         position_counts += np.bincount(term, weights=counts, minlength=len(position_counts)).astype(np.int64)
+        block = doc >> DOC_BLOCK_BITS
+        for b in np.unique(block).tolist():
+            found = np.bincount(term[block == b], minlength=len(placed)).astype(np.int32)
+            blocks[b] = blocks[b] + found if b in blocks else found
         for kind, values in (("doc", doc), ("tf", tf), ("pos", out)):
             if len(values):
                 top[kind] = max(top[kind], int(values.max()))
                 values.astype(np.uint32).tofile(raw[kind])
 
-    def _write_terms(self, first: np.ndarray, df: np.ndarray, pfirst: np.ndarray) -> None:
-        """Per-term tables in hash order; the terms' text in the same order."""
+    def _write_terms(self, first: np.ndarray, df: np.ndarray, pfirst: np.ndarray) -> np.ndarray:
+        """Per-term tables in hash order; the terms' text in the same order.
+        Returns the order (term numbers by hash)."""
         hashes = np.array([term_hash(t) for t in self.texts], dtype=np.uint64)
         order = np.argsort(hashes, kind="stable")
         texts = [self.texts[i] for i in order.tolist()]
@@ -185,6 +203,7 @@ class FieldPostings:
         np.save(self.folder / f"{self.name}.pfirst.npy", pfirst[order].astype(np.int64))
         np.save(self.folder / f"{self.name}.tstart.npy", np.concatenate(([0], np.cumsum(lengths))).astype(np.int64))
         (self.folder / f"{self.name}.terms.bin").write_bytes(b"".join(texts))
+        return order
 
 
 def term_chunks(counts: np.ndarray, chunk: int) -> Iterator[tuple[int, int]]:
@@ -212,14 +231,14 @@ def _gather(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 NARROW_CHUNK = 1 << 22  # values converted at a time (16 MB of uint32)
 
 
-def _narrow_copy(raw: Path, dtype: Any, top: int, target: Path) -> None:
+def _narrow_copy(raw: Path, dtype: Any, top: int, target: Path, mask: int | None = None) -> None:
     """Copy the non-negative values of the flat file ``raw`` into the .npy
     ``target`` in the smallest of uint8/uint16/uint32 that holds ``top``,
     their largest: term frequencies are nearly always below 256, positions
-    below 65,536, and a segment under 65,536 documents numbers them in 16
-    bits. Chunk by chunk with plain reads and writes, so a segment of any
-    size costs NARROW_CHUNK values of memory (a mapping would keep every
-    page it touched in the process's resident memory)."""
+    below 65,536, and document numbers are kept in 16 bits (``mask``: the low
+    bits of larger ones). Chunk by chunk with plain reads and writes, so a
+    segment of any size costs NARROW_CHUNK values of memory (a mapping would
+    keep every page it touched in the process's resident memory)."""
     narrow = next(t for t in (np.uint8, np.uint16, np.uint32) if top <= np.iinfo(t).max)
     size = np.dtype(dtype).itemsize
     count = raw.stat().st_size // size
@@ -227,7 +246,8 @@ def _narrow_copy(raw: Path, dtype: Any, top: int, target: Path) -> None:
         np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(narrow)),
                                                   "fortran_order": False, "shape": (count,)})
         for _ in range(0, count, NARROW_CHUNK):
-            np.fromfile(source, dtype=dtype, count=NARROW_CHUNK).astype(narrow).tofile(out)
+            values = np.fromfile(source, dtype=dtype, count=NARROW_CHUNK)
+            (values if mask is None else values & mask).astype(narrow).tofile(out)
 
 
 def _release(runs: list[dict[str, np.ndarray]]) -> None:

@@ -173,6 +173,15 @@ class Executor:
         result[self._exact_phrase_docs(field, words, candidates)] = True
         return result
 
+    def phrase_estimate(self, field: str, words: list[str], sample: int) -> float:
+        """About how many documents hold the phrase: it is checked in at most
+        ``sample`` of the documents holding every word, spread evenly."""
+        docs = np.flatnonzero(self.words_mask(field, words))
+        if len(words) < 2 or len(docs) <= sample:
+            return float(len(self._exact_phrase_docs(field, words, docs)) if len(words) > 1 else len(docs))
+        picked = docs[np.linspace(0, len(docs) - 1, sample).astype(np.int64)]
+        return len(self._exact_phrase_docs(field, words, picked)) * len(docs) / sample
+
     def words_mask(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
         """Live documents that contain every one of ``words`` (anywhere)."""
         mask = self.view.live.copy() if within is None else within & self.view.live

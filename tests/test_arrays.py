@@ -19,9 +19,19 @@ from whoosh import writing
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.query import Phrase, Term
 
+from indexer import arrays as arrays_module
 from indexer import postings, store
-from indexer.arrays import ARRAYS_DIR, UNPLACED, ArraysTermsReader, SegmentArrays, _SegmentArraysWriter, arrays_root
-from indexer.ingest import ingest
+from indexer.arrays import (
+    ARRAYS_DIR,
+    READ_NOT_MAPPED,
+    UNPLACED,
+    ArraysTermsReader,
+    SegmentArrays,
+    _SegmentArraysWriter,
+    arrays_root,
+)
+from indexer.filearray import FileArray
+from indexer.ingest import ingest, optimize
 from search.engine import Engine
 from search.request import SearchRequest
 from tests.helpers import DEMO, DEMO_ARTICLES, corpus_slice, write_jsonl
@@ -230,3 +240,89 @@ def test_spilled_runs_and_chunked_merges_write_the_same_arrays(tmp_path, monkeyp
     for name in one:
         assert one[name].dtype == many[name].dtype and np.array_equal(one[name], many[name]), name
     assert not list((tmp_path / "many" / ARRAYS_DIR).rglob("*.run*"))  # runs are removed
+
+
+def test_document_numbers_past_16_bits_are_stored_in_16(tmp_path):
+    """A segment of more than 65,536 documents keeps each posting's low 16
+    bits and a per-term table of where each block of 65,536 starts; terms
+    that skip whole blocks, or sit in one block only, read back exactly."""
+    spread = [3, 65_535, 65_536, 70_000, 200_001]  # blocks 0, 0, 1, 1, 3 (block 2 skipped)
+    items = [("content", b"ha", d, 1.0, _value([d % 7])) for d in spread]
+    items += [("content", b"noi", d, 2.0, _value([d % 7 + 1, 9])) for d in (4, 200_001)]
+    items += [("content", b"late", 199_999, 1.0, _value([1])), ("title", b"ha", 1, 1.0, _value([0]))]
+    arrays = _write_segment(tmp_path, items)
+    assert arrays._map("content.docs.npy").dtype == np.uint16
+    assert arrays._map("content.dochigh.npy").shape[1] == 3  # blocks 1..3 start somewhere
+    assert arrays._map("title.dochigh.npy") is None  # title stays below 65,536
+    assert arrays.postings("content", "ha")[0].tolist() == spread
+    assert arrays.postings("content", "noi")[0].tolist() == [4, 200_001]
+    assert arrays.postings("content", "late")[0].tolist() == [199_999]
+    assert arrays.postings("title", "ha")[0].tolist() == [1]
+    doc, pos = arrays.position_pairs("content", "noi", np.array([200_001]))
+    assert list(zip(doc.tolist(), pos.tolist(), strict=True)) == [(200_001, 200_001 % 7 + 1), (200_001, 9)]
+    # what merges read: every posting of every term, whole
+    chunks = list(arrays.posting_chunks("content", chunk=2))
+    found = {(texts[t], int(d)) for texts, term, docs, *_ in chunks for t, d in zip(term, docs, strict=True)}
+    assert found == {(text, d) for field, text, d, _, _ in items if field == "content"}
+
+
+def test_blocks_of_document_numbers_give_the_same_results(tmp_path, monkeypatch):
+    """Indexes built and merged with 16-bit blocks shrunk to 4 bits (so every
+    segment is split into blocks of 16 documents) answer every query as the
+    plain layout does."""
+    first = write_jsonl(tmp_path / "a.jsonl", corpus_slice(90))
+    second = write_jsonl(tmp_path / "b.jsonl", corpus_slice(60, start=9000))
+
+    def build(path: Path) -> dict:
+        for source in (first, second):
+            assert ingest([source], path, procs=1, show_progress=False).rejected == 0
+        before = results(path)
+        optimize(path)  # the merge reads the blocks back through posting_chunks
+        assert results(path) == before
+        return before
+
+    plain = build(tmp_path / "plain")
+    monkeypatch.setattr(postings, "DOC_BLOCK_BITS", 4)
+    monkeypatch.setattr(arrays_module, "DOC_BLOCK_BITS", 4)
+    split = build(tmp_path / "split")
+    assert list((tmp_path / "split" / ARRAYS_DIR).rglob("content.dochigh.npy"))
+    assert not list((tmp_path / "plain" / ARRAYS_DIR).rglob("content.dochigh.npy"))
+    assert split == plain
+
+
+def test_file_arrays_read_what_numpy_reads(tmp_path):
+    values = np.arange(1000, dtype=np.uint16) * 7
+    np.save(tmp_path / "v.npy", values)
+    read = FileArray(tmp_path / "v.npy")
+    assert len(read) == 1000 and read.dtype == np.uint16
+    assert np.array_equal(read[10:20], values[10:20]) and np.array_equal(read[990:2000], values[990:])
+    assert read[5] == values[5] and read[-1] == values[-1] and len(read[7:3]) == 0
+    index = np.array([999, 3, 3, 500])
+    assert np.array_equal(read[index], values[index]) and np.array_equal(np.asarray(read), values)
+    with pytest.raises(IndexError):
+        read[1000]
+    with pytest.raises(IndexError):
+        read[np.array([1000])]
+
+
+def test_postings_are_read_not_mapped(built):
+    """Mapped, every page of postings a query touched stayed in the process's
+    PSS; read with pread it stays in the page cache, shared by all."""
+    engine = Engine(built)
+    for q in QUERIES:
+        engine.search(SearchRequest(q=q))
+    mapped = Path("/proc/self/maps").read_text()
+    assert str(built) in mapped  # the small per-term tables are mapped...
+    assert not any(name in mapped for name in READ_NOT_MAPPED)  # ...postings and positions are not
+
+
+def test_a_truncated_postings_file_is_a_clear_503(built, tmp_path):
+    broken = tmp_path / "truncated"
+    shutil.copytree(built, broken)
+    for docs in (broken / ARRAYS_DIR).rglob("content.docs.npy"):
+        with open(docs, "r+b") as handle:
+            handle.truncate(docs.stat().st_size // 2)
+    client = make_app(broken).test_client()
+    assert_error(client.get("/api/search?q=chinh+phu"), 503, "index_problem")
+    page = client.get("/?q=chinh+phu")
+    assert page.status_code == 503 and "Traceback" not in page.get_data(as_text=True)

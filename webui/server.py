@@ -75,8 +75,10 @@ def serve(index_dir=None, host=None, port=None) -> int:
     return 0
 
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter number
+M_ARENA_MAX = -8  # glibc's mallopt parameter numbers
+M_MMAP_THRESHOLD = -3
 MALLOC_ARENAS = 2
+MMAP_THRESHOLD = 256 << 10
 
 
 def _limit_malloc_arenas() -> None:
@@ -86,7 +88,9 @@ def _limit_malloc_arenas() -> None:
     arenas, shared by all threads, keep a process's memory flat in its thread
     count. Other C libraries: nothing to do."""
     try:
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
     except (OSError, AttributeError):
         pass
 
