@@ -129,18 +129,24 @@ def process_tree(root: int) -> list[int]:
 
 def memory_mb(pids) -> tuple[float, float]:
     """(RSS, PSS) summed over ``pids``, in MB; processes that are gone count 0."""
-    rss = pss = 0
+    figures = memory_parts_mb(pids)
+    return figures["Rss"], figures["Pss"]
+
+
+def memory_parts_mb(pids) -> dict[str, float]:
+    """RSS, PSS and PSS of file pages (Pss_File: mapped index files and
+    libraries) summed over ``pids``, in MB."""
+    totals = {"Rss": 0, "Pss": 0, "Pss_File": 0}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/smaps_rollup") as handle:
                 for line in handle:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1])
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1])
+                    name, _, rest = line.partition(":")
+                    if name in totals:
+                        totals[name] += int(rest.split()[0])
         except (OSError, ValueError):
             continue
-    return rss * 1024 / 1e6, pss * 1024 / 1e6
+    return {name: kb * 1024 / 1e6 for name, kb in totals.items()}
 
 
 class PeakSampler:
@@ -285,8 +291,9 @@ class Server:
 
     def memory(self) -> dict:
         pids = self.pids()
-        rss, pss = memory_mb(pids)
-        return {"processes": len(pids), "rss_mb": rss, "pss_mb": pss}
+        parts = memory_parts_mb(pids)
+        return {"processes": len(pids), "rss_mb": parts["Rss"], "pss_mb": parts["Pss"],
+                "pss_file_mb": parts["Pss_File"]}
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -568,7 +575,8 @@ def _pair(figures: dict) -> str:
 
 
 def _mem(figures: dict) -> str:
-    return f"{_fmt(figures['pss_mb'], 0)} / {_fmt(figures['rss_mb'], 0)}"
+    shown = f"{_fmt(figures['pss_mb'], 0)} / {_fmt(figures['rss_mb'], 0)}"
+    return shown + (f" ({_fmt(figures['pss_file_mb'], 0)})" if "pss_file_mb" in figures else "")
 
 
 def report(rows: list[dict], plan: Plan) -> str:
@@ -579,7 +587,7 @@ def report(rows: list[dict], plan: Plan) -> str:
                [[n[i], _fmt(r.get("articles_per_s"), 0), _fmt(r.get("index_seconds")),
                  _fmt(r.get("index_peak_rss_mb"), 0), _fmt(r.get("index_peak_pss_mb"), 0),
                  _fmt(r["index_mb_per_1k"], 2)] for i, r in enumerate(rows)]),
-        _table("Server memory, all processes summed, PSS / RSS MB",
+        _table("Server memory, all processes summed, PSS / RSS MB (PSS of mapped files)",
                ["N", "procs", "after start", f"after {plan.mixed:,} queries",
                 f"after {plan.filters:,} filters", "after restart"],
                [[n[i], str(r["mem_start"]["processes"]), _mem(r["mem_start"]),

@@ -83,7 +83,7 @@ class Engine:
         with self._generation_lock:
             current = self._generation
             if current is None or current.number != searcher.reader().generation():
-                current = self._generation = Generation(searcher, self._files, self.caches)
+                current = self._generation = Generation(searcher, self._files, self.caches, current)
         return ViewState(searcher, current)
 
     def _state(self) -> ViewState:

@@ -99,7 +99,8 @@ class Generation:
     """What every thread of a process shares about one version of the index:
     the deletions, and per-document arrays built on first use."""
 
-    def __init__(self, searcher: Any, files: SegmentFiles | None = None, caches: ReadCaches | None = None):
+    def __init__(self, searcher: Any, files: SegmentFiles | None = None, caches: ReadCaches | None = None,
+                 previous: Generation | None = None):
         reader = searcher.reader()
         self.number: int = reader.generation()
         self.size: int = reader.doc_count_all()
@@ -116,7 +117,35 @@ class Generation:
         self.lengths: dict[str, tuple[np.ndarray, float]] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.dates: np.ndarray | None = None
+        # The spelling vocabulary: built once per generation, by one thread;
+        # meanwhile the previous generation's serves (suggestions only need
+        # roughly current frequencies).
         self.vocabulary: Vocabulary | None = None
+        self.stale_vocabulary: Vocabulary | None = (
+            (previous.vocabulary or previous.stale_vocabulary) if previous else None)
+        self.vocabulary_lock = threading.Lock()
+        if all(leaf.arrays is not None for leaf in self.leaves):  # no Whoosh reads: build it now, aside
+            threading.Thread(target=self.build_vocabulary, args=([None] * len(self.leaves),),
+                             name="vnsearch-vocabulary", daemon=True).start()
+
+    def build_vocabulary(self, readers: list[Any]) -> Vocabulary:
+        """Folded syllables of the content field with their document
+        frequency (compounds and accented terms left out); ``readers`` are
+        the calling thread's segment readers, used for segments without arrays."""
+        with self.vocabulary_lock:
+            if self.vocabulary is None:
+                vocab: dict[str, int] = {}
+                for leaf, reader in zip(self.leaves, readers, strict=True):
+                    if leaf.arrays is not None:
+                        items = leaf.arrays.plain_terms("content")
+                    else:
+                        items = [(term.decode("ascii"), info.doc_frequency())
+                                 for term, info in reader.iter_field("content") if term.isalnum() and term.isascii()]
+                    for word, df in items:
+                        vocab[word] = vocab.get(word, 0) + df
+                self.vocabulary = Vocabulary(vocab)
+                self.stale_vocabulary = None
+            return self.vocabulary
 
 
 class IndexView:
@@ -259,21 +288,15 @@ class IndexView:
         return self.shared.dates
 
     def vocabulary(self) -> Vocabulary:
-        """Folded syllables of the content field with their document frequency
-        (compounds and accented terms left out), built once per generation
-        and only when a spelling suggestion needs it."""
-        if self.shared.vocabulary is None:
-            vocab: dict[str, int] = {}
-            for leaf, reader in zip(self.leaves, self.readers, strict=True):
-                if leaf.arrays is not None:
-                    items = leaf.arrays.plain_terms("content")
-                else:
-                    items = [(term.decode("ascii"), info.doc_frequency())
-                             for term, info in reader.iter_field("content") if term.isalnum() and term.isascii()]
-                for word, df in items:
-                    vocab[word] = vocab.get(word, 0) + df
-            self.shared.vocabulary = Vocabulary(vocab)
-        return self.shared.vocabulary
+        """The generation's spelling vocabulary (Generation.build_vocabulary);
+        while another thread builds it, the previous generation's."""
+        shared = self.shared
+        if shared.vocabulary is not None:
+            return shared.vocabulary
+        stale = shared.stale_vocabulary
+        if stale is not None and shared.vocabulary_lock.locked():
+            return stale
+        return shared.build_vocabulary(self.readers)
 
     # -- filters ---------------------------------------------------------
     def date_mask(self, low: Any, high: Any) -> np.ndarray:

@@ -188,3 +188,38 @@ def test_a_failed_write_leaves_no_unfinished_arrays(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert sorted(p.name for p in (index / ARRAYS_DIR).iterdir()) == before
     assert Engine(index).get("x-1") is None and Engine(index).search(request("")).total == 48
+
+
+def test_the_spelling_vocabulary_is_built_once_per_generation_off_the_request_path(tmp_path, monkeypatch):
+    """Eight threads sending misspelled queries to a fresh engine used to
+    build eight vocabularies at once (seconds under the GIL). One is built,
+    aside, when a generation opens; after a write, the previous one answers
+    until the new one is ready, and the new one knows the new words."""
+    import search.index_view as index_view
+
+    builds = []
+    real = index_view.Vocabulary
+
+    def counted(frequencies):
+        builds.append(len(frequencies))
+        return real(frequencies)
+
+    monkeypatch.setattr(index_view, "Vocabulary", counted)
+    path = tmp_path / "ix"
+    ingest([write_jsonl(tmp_path / "a.jsonl", corpus_slice(60))], path, procs=1, show_progress=False)
+    engine = Engine(path, refresh_interval=0)
+    suggestions = []
+    threads = [threading.Thread(target=lambda: suggestions.append(engine.search(request("hoc sinhh")).suggestion))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1 and len(set(suggestions)) == 1
+    engine.add([{"id": "new-word", "title": "Zyxwvuts", "body": "zyxwvuts zyxwvuts"}])
+    engine.search(request("kinh te"))  # opens the new generation, which builds its vocabulary aside
+    generation = engine._generation
+    assert generation is not None
+    generation.build_vocabulary([None] * len(generation.leaves))
+    assert len(builds) == 2 and "zyxwvuts" in generation.vocabulary
+    assert engine.search(request("zyxwvutx")).suggestion == "zyxwvuts"
