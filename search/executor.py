@@ -203,11 +203,11 @@ class Executor:
         for i in order:
             doc_ids, positions = self.view.position_pairs(field, words[i], docs)
             starts = positions - i
-            here = np.unique((doc_ids[starts >= 0] << 32) | starts[starts >= 0])
-            keys = here if keys is None else np.intersect1d(keys, here, assume_unique=True)
+            here = _sorted_unique((doc_ids[starts >= 0] << 32) | starts[starts >= 0])
+            keys = here if keys is None else keys[_members(keys, here)]
             if not len(keys):
                 return []
-            docs = np.unique(keys >> 32)
+            docs = _sorted_unique(keys >> 32)
         return docs.tolist()
 
     def _all_of(self, node: AllOf) -> tuple[np.ndarray, np.ndarray]:
@@ -254,3 +254,25 @@ class Executor:
                     ids, scores = self.term_scores(term)
                     score[ids] += scores * hits[ids]
         return mask, score
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique for values that nearly always come sorted (documents in
+    order, positions ascending within each): a linear pass instead of a
+    hash or sort, which was a third of the time of the query mix."""
+    if len(values) > 1 and not bool((values[1:] >= values[:-1]).all()):
+        return np.unique(values)
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
+
+
+def _members(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are in ``sorted_set`` (sorted, unique)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values

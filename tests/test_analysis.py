@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from indexer import pyvi_model
 from indexer.analysis import COMPOUND, EXACT, FOLD, SPECIAL, VietnameseAnalyzer, has_accents, terms
-from indexer.textnorm import canonical_tones, fold, normalize_with_offsets
+from indexer.textnorm import canonical_tones, fold, fold_aligned, normalize_with_offsets
 from tests.helpers import DEMO, corpus_slice
 
 
@@ -323,6 +323,27 @@ def test_folding_is_idempotent_and_nfc_nfd_equivalent(text):
     assert [fold(t) for t in once] == once
     assert [t.text for t in terms(nfd(text), segment=False)] == \
            [t.text for t in terms(unicodedata.normalize("NFC", text), segment=False)]
+
+
+def _folded_char(ch: str) -> str:
+    if ch in "đĐ":
+        return "d"
+    base = unicodedata.normalize("NFD", ch)[0]
+    if 0xC0 <= ord(ch) <= 0x1EF9 and base.isascii() and base.isalpha():
+        return base.lower()
+    return ch.lower() if "A" <= ch <= "Z" else ch
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF,
+                                      blacklist_categories=()), max_size=120))
+def test_aligned_folding_is_the_fold_table_character_by_character(text):
+    """fold_aligned (a lookup array, for speed) folds every character the way
+    the fold table says, keeps the length, and leaves other characters,
+    astral ones and lone surrogates included, as they are."""
+    expected = "".join(map(_folded_char, text))
+    assert fold_aligned(text) == expected and len(fold_aligned(text)) == len(text)
+    assert fold_aligned(text + "\ud800Đ") == expected + "\ud800d"
 
 
 def test_fast_segmentation_equals_pyvi_on_real_text():
