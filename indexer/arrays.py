@@ -1,6 +1,6 @@
 """Per-segment arrays: the text fields' postings, and what a search reads,
-written once when a segment is written, and memory-mapped by every server
-process.
+written once when a segment is written, and read by every server process
+straight from the files.
 
 Whoosh stays the store of record for documents, ids, keyword fields,
 deletions and atomic commits. But decoding its posting blocks is pure
@@ -34,11 +34,15 @@ and column values a search needs:
 docs, tf and pos take the narrowest unsigned type that holds a segment's
 values (indexer/postings.py): 1-2 bytes instead of 4 for nearly all of them.
 
-A search maps them (``SegmentArrays``) instead of decoding: the pages live in
-the kernel's page cache, shared by every process and kept across restarts,
-so a new process or thread is warm at once and its private memory does not
-grow with the index. Whoosh itself (its merges, ``whoosh.query``) reads the
-same postings through ``ArraysTermsReader``.
+A search reads them (``SegmentArrays``) instead of decoding: the small
+per-term and per-document arrays are memory-mapped, and the postings,
+frequencies and positions (most of the bytes) are read with pread
+(indexer/filearray.py). Either way the pages live in the kernel's page
+cache, shared by every process and kept across restarts, so a new process or
+thread is warm at once and its private memory does not grow with the index;
+pread also keeps the postings a query touched out of the process's PSS.
+Whoosh itself (its merges, ``whoosh.query``) reads the same postings through
+``ArraysTermsReader``.
 
 Segments never change once written, so neither do their arrays. They are
 written into ``<id>.tmp`` and renamed when complete, before Whoosh commits
@@ -339,7 +343,7 @@ _mapped_lock = threading.Lock()
 
 
 class SegmentArrays:
-    """One segment's arrays, memory-mapped (nothing is read until used).
+    """One segment's arrays, mapped or opened for pread (nothing is read until used).
 
     A process maps each segment once (``mapped``): every searcher and thread
     shares the mapping, which lives as long as something uses it."""

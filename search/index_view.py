@@ -4,8 +4,8 @@ Whoosh's matcher trees run in pure Python one posting at a time, too slow for
 long OR queries over stacked terms. Whoosh stays the store; a query reads:
 
 * postings (document numbers and term frequencies) from each segment's
-  memory-mapped arrays (indexer/arrays.py): nothing is decoded, and the pages
-  are shared by every process through the kernel's page cache;
+  arrays (indexer/arrays.py), read with pread: nothing is decoded, and the
+  pages are shared by every process through the kernel's page cache;
 * positions, for phrases, from the same arrays, only for the candidate
   documents;
 * per-document lengths, facet columns and dates as arrays, built once per
