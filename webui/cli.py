@@ -1,6 +1,8 @@
-"""The `vnsearch` command: index, delete, optimize, stats, search, serve.
+"""The `vnsearch` command: index, delete, optimize, stats, search, serve, cluster.
 
-Every subcommand takes --index DIR (default: $VNSEARCH_INDEX or index_data/).
+Every subcommand but `cluster` takes --index DIR (default: $VNSEARCH_INDEX
+or index_data/); `cluster up|status|down --dir DIR` runs a Sphinx cluster
+(search/cluster*.py; needs `pip install 'vnsearch[cluster]'` and searchd).
 Exit codes: 0 success; 1 something was rejected, not found or failed;
 2 bad usage or arguments.
 """
@@ -13,6 +15,7 @@ import os
 import re
 import sys
 import time
+from pathlib import Path
 from textwrap import shorten
 
 from indexer import distributed, ingest, store
@@ -68,6 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=None, help="default $VNSEARCH_HOST or 127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default $VNSEARCH_PORT or 8000")
     _add_index_arg(p)
+
+    p = sub.add_parser("cluster", help="run a sharded, mirrored Sphinx cluster on this machine")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("up", help="write the configs, start every searchd not running, print the URL")
+    a.add_argument("--dir", required=True, metavar="DIR", help="configs, data, PID files and journals")
+    a.add_argument("--shards", type=int, default=None, metavar="N", help="default 2 (or as DIR says)")
+    a.add_argument("--mirrors", type=int, default=None, metavar="M", help="per shard; default 2 (or as DIR says)")
+    a.add_argument("--port", type=int, default=None, metavar="BASE",
+                   help="the aggregator's SphinxQL port; the nodes take the ports above it "
+                        "(default 9306, or as DIR says)")
+    a = actions.add_parser("status", help="health of each shard and mirror (exit 1: a shard is missing)")
+    a.add_argument("--dir", required=True, metavar="DIR")
+    a.add_argument("--json", action="store_true")
+    a = actions.add_parser("down", help="stop every searchd of the cluster")
+    a.add_argument("--dir", required=True, metavar="DIR")
     return parser
 
 
@@ -151,6 +169,108 @@ def render_text(result) -> str:
     return "\n".join(lines)
 
 
+def cmd_cluster(args) -> int:
+    # pymysql and the cluster code are imported only for this command
+    from search.cluster import ClusterError
+
+    try:
+        return CLUSTER_ACTIONS[args.action](args)
+    except ClusterError as exc:
+        print(f"vnsearch: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        if exc.name != "pymysql":
+            raise
+        print("vnsearch: pymysql is missing: pip install 'vnsearch[cluster]'", file=sys.stderr)
+        return 1
+
+
+def _cluster_layout(args):
+    """The layout DIR holds, or a new one from the arguments; they must agree."""
+    from search.cluster import LAYOUT_FILE, Layout, LayoutMismatch
+
+    wanted = {"shards": args.shards, "mirrors": args.mirrors, "base_port": args.port}
+    for name, value in wanted.items():
+        if value is not None and not 1 <= value <= (65535 if name == "base_port" else 64):
+            raise BadRequest("bad_cluster", f"--{name.replace('base_', '')} {value} is out of range")
+    if not (Path(args.dir) / LAYOUT_FILE).exists():
+        layout = Layout(Path(args.dir), args.shards or 2, args.mirrors or 2, args.port or 9306)
+        if max(node.sql_port for node in layout.nodes) > 65535:
+            raise BadRequest("bad_cluster", f"--port {layout.base_port} leaves no room for "
+                                            f"{2 + 2 * layout.shards * layout.mirrors} ports")
+        return layout
+    layout = Layout.load(args.dir)
+    for name, value in wanted.items():
+        if value is not None and value != getattr(layout, name):
+            raise LayoutMismatch(f"{args.dir} holds a cluster with {name.replace('base_', '')} "
+                                 f"{getattr(layout, name)}, not {value}: use another --dir, "
+                                 "or `vnsearch cluster down` and remove it")
+    return layout
+
+
+def cmd_cluster_up(args) -> int:
+    from search import cluster_nodes
+    from search.cluster_writes import ClusterWriter
+
+    layout = _cluster_layout(args)
+    for name, pid in cluster_nodes.up(layout).items():
+        node = layout.node(name)
+        print(f"{name:<16} pid {pid:<8} {node.address} (API {node.api_port})", file=sys.stderr)
+    for name, waiting in ClusterWriter(layout).catch_up().items():
+        print(f"{name}: {waiting} journal entries still waiting", file=sys.stderr)
+    print(layout.url)
+    return 0
+
+
+def cmd_cluster_status(args) -> int:
+    from search import cluster_nodes
+    from search.cluster import Layout
+    from search.cluster_writes import ClusterWriter
+
+    layout = Layout.load(args.dir)
+    writer = ClusterWriter(layout)
+    writer.catch_up()  # a mirror that came back takes what it missed before it is counted
+    waiting = writer.pending()
+    statuses = cluster_nodes.status(layout)
+    dead = cluster_nodes.dead_shards(statuses)
+    aggregator_up = statuses[-1].up
+    if args.json:
+        print(json.dumps({
+            "url": layout.url, "shards": layout.shards, "mirrors": layout.mirrors,
+            "healthy": not dead and aggregator_up, "dead_shards": dead,
+            "nodes": [{"name": s.node.name, "shard": s.node.shard, "mirror": s.node.mirror,
+                       "address": s.node.address, "api_port": s.node.api_port, "pid": s.pid, "up": s.up,
+                       "documents": s.documents, "journal": waiting.get(s.node.name, 0), "error": s.error}
+                      for s in statuses]}, indent=2))
+    else:
+        print(f"{'node':<16} {'shard':>5} {'mirror':>6}  {'address':<21} {'state':<5} {'documents':>9} "
+              f"{'journal':>7}")
+        for s in statuses:
+            shard_text = "-" if s.node.shard is None else str(s.node.shard)
+            mirror = "-" if s.node.mirror is None else str(s.node.mirror)
+            count = "-" if s.documents is None else f"{s.documents:,}"
+            print(f"{s.node.name:<16} {shard_text:>5} {mirror:>6}  {s.node.address:<21} "
+                  f"{'up' if s.up else 'down':<5} {count:>9} {waiting.get(s.node.name, 0):>7}")
+        for shard in dead:
+            print(f"shard {shard} has no live mirror: its articles are missing from every result")
+        if not aggregator_up:
+            print(f"the aggregator ({layout.url}) is down: nothing can be searched")
+    return 1 if dead or not aggregator_up else 0
+
+
+def cmd_cluster_down(args) -> int:
+    from search import cluster_nodes
+    from search.cluster import Layout
+
+    layout = Layout.load(args.dir)
+    stopped = cluster_nodes.down(layout)
+    print(f"stopped {len(stopped)} searchd process(es)" + (f": {', '.join(stopped)}" if stopped else ""))
+    return 0
+
+
+CLUSTER_ACTIONS = {"up": cmd_cluster_up, "status": cmd_cluster_status, "down": cmd_cluster_down}
+
+
 def cmd_serve(args) -> int:
     from webui.server import serve
 
@@ -158,7 +278,7 @@ def cmd_serve(args) -> int:
 
 
 COMMANDS = {"index": cmd_index, "delete": cmd_delete, "optimize": cmd_optimize, "stats": cmd_stats,
-            "search": cmd_search, "serve": cmd_serve}
+            "search": cmd_search, "serve": cmd_serve, "cluster": cmd_cluster}
 
 
 def main(argv=None) -> int:
