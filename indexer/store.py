@@ -23,35 +23,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from whoosh import index
 from whoosh.filedb.filestore import FileStorage
-from whoosh.index import LockError
+from whoosh.index import TOC, LockError
+from whoosh.util.filelock import try_for
 
 from indexer.arrays import PostingsCodec, remove_stale
 from indexer.arrays import discard as discard_arrays
+from indexer.checked_index import CheckedIndex, verify_segments
 from indexer.closing import close_files
+from indexer.problems import INDEX_NAME, BadSetting, IndexBusy, IndexMissing, IndexProblem
+from indexer.problems import IndexDamaged as IndexDamaged  # for callers of store
 from indexer.schema import build_schema
 from indexer.writers import ArraysMpWriter, ArraysSegmentWriter
 
 DEFAULT_INDEX_DIR = "index_data"
 LOCK_TIMEOUT_VARIABLE = "VNSEARCH_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a writer waits for another when the variable is not set
-
-
-class IndexProblem(Exception):
-    """A problem with the index directory that a person must fix; the message says how."""
-
-
-class IndexBusy(IndexProblem):
-    pass
-
-
-class IndexMissing(IndexProblem):
-    pass
-
-
-class BadSetting(IndexProblem):
-    """An environment setting with a value that cannot be used."""
 
 
 def resolve_index_dir(path: str | os.PathLike[str] | None = None) -> Path:
@@ -77,18 +64,26 @@ def resolve_lock_timeout(lock_timeout: float | None = None) -> float:
 
 
 def index_exists(path: Path) -> bool:
-    return path.is_dir() and index.exists_in(str(path))
+    """Whether ``path`` holds a table of contents (not whether it can be read:
+    Whoosh's ``exists_in`` reads it, and a damaged one raised from here)."""
+    return path.is_dir() and TOC._latest_generation(_storage(path), INDEX_NAME) >= 0
 
 
 def _storage(path: Path, mmap: bool = True) -> FileStorage:
     return FileStorage(str(path), supports_mmap=mmap)
 
 
+def _open(storage: FileStorage) -> Any:
+    """The index in ``storage`` as a CheckedIndex: every segment is checked
+    for damage once per process before it is read (indexer/checked_index.py)."""
+    return storage.open_index(indexclass=CheckedIndex)
+
+
 def open_index(path: Path) -> Any:
     """The index at ``path`` (a whoosh FileIndex: it holds no open file)."""
     if not index_exists(path):
         raise IndexMissing(f"no index at {path}: build one with `vnsearch index FILES --index {path}`")
-    return _storage(path).open_index()
+    return _open(_storage(path))
 
 
 def open_for_search(path: Path) -> Any:
@@ -100,12 +95,12 @@ def open_for_search(path: Path) -> Any:
     until it is closed.)"""
     if not index_exists(path):
         raise IndexMissing(f"no index at {path}: build one with `vnsearch index FILES --index {path}`")
-    return _storage(path, mmap=False).open_index()
+    return _open(_storage(path, mmap=False))
 
 
 def open_or_create(path: Path) -> Any:
     if index_exists(path):
-        return _storage(path).open_index()
+        return _open(_storage(path))
     try:
         path.mkdir(parents=True, exist_ok=True)
         return _storage(path).create().create_index(build_schema())
@@ -123,11 +118,36 @@ def acquire_writer(ix: Any, path: Path, lock_timeout: float | None = None, **kwa
     try:
         return _new_writer(ix, timeout=timeout, delay=0.25, **kwargs)
     except LockError:
-        raise IndexBusy(
-            f"another process is writing to the index at {path} (waited {timeout:.0f} s). "
-            "Wait for it to finish and run again. The lock is an OS file lock, released when "
-            "its process exits, so a killed indexer cannot leave it stuck."
-        ) from None
+        raise _busy(path, timeout) from None
+
+
+def _busy(path: Path, timeout: float) -> IndexBusy:
+    return IndexBusy(
+        f"another process is writing to the index at {path} (waited {timeout:.0f} s). "
+        "Wait for it to finish and run again. The lock is an OS file lock, released when "
+        "its process exits, so a killed indexer cannot leave it stuck."
+    )
+
+
+@contextmanager
+def write_lock(ix: Any, path: Path, lock_timeout: float | None = None, delay: float = 0.01) -> Iterator[None]:
+    """The index's write lock for the block, without a writer: no commit, and
+    so no merge deleting files, happens meanwhile (``vnsearch snapshot``).
+    Waits for another writer as ``acquire_writer`` does, but tries every
+    ``delay`` seconds rather than every 0.25: an editor committing back to
+    back leaves the lock free only for moments between commits."""
+    timeout = resolve_lock_timeout(lock_timeout)
+    lock = ix.lock("WRITELOCK")
+    try:
+        taken = try_for(lock.acquire, timeout=timeout, delay=delay)
+    except PermissionError:
+        raise IndexProblem(f"cannot take the write lock of the index at {path}: permission denied") from None
+    if not taken:
+        raise _busy(path, timeout)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _new_writer(ix: Any, procs: int = 1, **kwargs: Any) -> Any:
@@ -143,6 +163,9 @@ def _new_writer(ix: Any, procs: int = 1, **kwargs: Any) -> Any:
         writer.__init__(ix, **kwargs)
     except BaseException:
         close_files(writer.__dict__.values())
+        segment = getattr(writer, "newsegment", None)
+        if segment is not None:  # the arrays folder its codec had started
+            discard_arrays(ix.storage.folder, segment.segment_id())
         lock = getattr(writer, "writelock", None)
         if lock is not None and getattr(lock, "fd", None) is not None:
             lock.release()
@@ -161,6 +184,8 @@ def writing(ix: Any, path: Path, lock_timeout: float | None = None, merge_all: b
         # Holding the lock: arrays of segments merged away, or left by a
         # killed run, can go (only this writer's new segment is in progress).
         remove_stale(path, {s.segment_id() for s in writer.segments} | {writer.newsegment.segment_id()})
+        # A damaged segment would fail the write half-way, or be merged into a new one.
+        verify_segments(path, writer.segments, settled=True)
         yield writer
         writer.commit(optimize=merge_all)
     except BaseException as exc:
