@@ -1,6 +1,7 @@
 """Relevance evaluation beside SQLite FTS5 (OR + bm25, title weighted 4x).
 
     .venv/bin/python bench/relevance_eval.py --index DIR [--items 200]
+    .venv/bin/python bench/relevance_eval.py --backend sphinx [--index DIR | --limit N]
 
 1. Cluster relevance on shared/corpus/mds.jsonl (628 articles, 199 clusters of
    the same event): each article's title, accented and unaccented, is a query;
@@ -11,17 +12,25 @@
    6,000 test articles are added to it if missing): whole unaccented titles,
    3-4 word title fragments with and without accents, 5-word body phrases
    without accents, old tone style and NFD variants of titles. MRR@10 and
-   success@10 per kind.
+   success@10 per kind. ``--limit N`` runs it on the first N training and
+   N test articles instead, in a fresh index (no DIR needed).
+
+``--backend sphinx`` also indexes the same articles into a local Sphinx
+cluster of 2 shards x 2 mirrors (`vnsearch cluster up` in a temporary
+directory, stopped at the end) and prints its figures beside Whoosh's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
+import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,13 +39,15 @@ from bench.fts5_peer import Fts5  # noqa: E402
 from bench.querysets import SHARED, fragment, load, nfd, other_tone_style, unaccent  # noqa: E402
 from indexer import store  # noqa: E402
 from indexer.ingest import ingest  # noqa: E402
+from search.backend import Backend  # noqa: E402
 from search.engine import Engine  # noqa: E402
 from search.request import SearchRequest  # noqa: E402
 
 K = 10
+SHARDS, MIRRORS = 2, 2
 
 
-def our_ids(engine, q, k=K + 1):
+def our_ids(engine: Backend, q, k=K + 1):
     params = {"q": q, "size": str(k), "facets": "false"}
     return [h.id for h in engine.search(SearchRequest.from_params(params.get, lambda _: [])).hits]
 
@@ -47,34 +58,74 @@ def ndcg(ranked, relevant):
     return gains / ideal if ideal else 0.0
 
 
-def cluster_eval(workdir: Path):
+# -- a local cluster ---------------------------------------------------------------
+def _free_base(count: int) -> int:
+    """A base port with ``count`` free loopback ports above it."""
+    from search.cluster_nodes import port_free
+
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count < 65535 and all(port_free("127.0.0.1", p) for p in range(base, base + count)):
+            return base
+    raise SystemExit("no free block of loopback ports")
+
+
+@contextlib.contextmanager
+def local_cluster(directory: Path, paths: list[Path], procs: int = 1) -> Iterator[Backend]:
+    """A 2 x 2 cluster in ``directory`` holding the articles of ``paths``; stopped by PID at the end."""
+    from search import cluster_nodes
+    from search.cluster import Layout
+    from search.cluster_writes import ClusterWriter
+    from search.sphinx_backend import SphinxBackend
+    from search.sphinx_ingest import index_paths
+
+    layout = Layout(directory, SHARDS, MIRRORS, _free_base(2 + 2 * SHARDS * MIRRORS))
+    cluster_nodes.up(layout)
+    try:
+        summary = index_paths(ClusterWriter(layout), paths, procs=procs)
+        print(f"   cluster {layout.url}: {summary.line()}", file=sys.stderr)
+        yield SphinxBackend(layout.url, layout.directory)
+    finally:
+        cluster_nodes.down(layout)
+
+
+# -- 1. clusters of the same event -----------------------------------------------
+def cluster_eval(workdir: Path, sphinx: bool):
     records = load(SHARED / "mds.jsonl")
     clusters = json.loads((SHARED / "mds-clusters.json").read_text(encoding="utf-8"))
     cluster_of = {d: c for c, info in clusters.items() for d in info["doc_ids"]}
     index_dir = workdir / "mds"
     ingest([SHARED / "mds.jsonl"], index_dir, show_progress=False)
-    engine = Engine(index_dir)
     fts = Fts5()
     fts.index(records)
-    scores = {}
-    for variant, transform in (("accented", lambda t: t), ("unaccented", unaccent)):
-        for name, run in (("vnsearch", lambda q: our_ids(engine, q)),
-                          ("FTS5", lambda q: fts.search(q, limit=K + 1))):
-            n_sum = r_sum = 0.0
-            for record in records:
-                relevant = set(clusters[cluster_of[record["id"]]]["doc_ids"]) - {record["id"]}
-                ranked = [d for d in run(transform(record["title"])) if d != record["id"]][:K]
-                n_sum += ndcg(ranked, relevant)
-                r_sum += len(relevant & set(ranked)) / len(relevant)
-            scores[(variant, name)] = (n_sum / len(records), r_sum / len(records))
+    engine = Engine(index_dir)
+    with contextlib.ExitStack() as stack:
+        systems = {"vnsearch": lambda q: our_ids(engine, q)}
+        if sphinx:
+            backend = stack.enter_context(local_cluster(workdir / "mds-cluster", [SHARED / "mds.jsonl"]))
+            systems["Sphinx"] = lambda q: our_ids(backend, q)
+        systems["FTS5"] = lambda q: fts.search(q, limit=K + 1)
+        scores = {}
+        for variant, transform in (("accented", lambda t: t), ("unaccented", unaccent)):
+            for name, run in systems.items():
+                n_sum = r_sum = 0.0
+                for record in records:
+                    relevant = set(clusters[cluster_of[record["id"]]]["doc_ids"]) - {record["id"]}
+                    ranked = [d for d in run(transform(record["title"])) if d != record["id"]][:K]
+                    n_sum += ndcg(ranked, relevant)
+                    r_sum += len(relevant & set(ranked)) / len(relevant)
+                scores[(variant, name)] = (n_sum / len(records), r_sum / len(records))
     print(f"\n1. Cluster relevance, {len(records)} title queries per variant "
           f"({len(clusters)} clusters)")
-    print(f"{'query':<12} {'vnsearch nDCG@10':>17} {'recall@10':>10} {'FTS5 nDCG@10':>13} {'recall@10':>10}")
+    print(f"{'query':<12}" + "".join(f" {name + ' nDCG@10':>17} {'recall@10':>10}" for name in systems))
     for variant in ("accented", "unaccented"):
-        a, b = scores[(variant, "vnsearch")], scores[(variant, "FTS5")]
-        print(f"{variant:<12} {a[0]:17.3f} {a[1]:10.3f} {b[0]:13.3f} {b[1]:10.3f}")
+        print(f"{variant:<12}" + "".join(f" {scores[(variant, name)][0]:17.3f} {scores[(variant, name)][1]:10.3f}"
+                                         for name in systems))
 
 
+# -- 2. known items --------------------------------------------------------------
 def known_item_queries(records, items, seed=11):
     rng = random.Random(seed)
     titled = [r for r in records if len((r.get("title") or "").split()) >= 4]
@@ -99,42 +150,70 @@ def known_item_queries(records, items, seed=11):
     return queries
 
 
-def known_item_eval(index_dir: Path, items: int):
-    test_path = SHARED / "vntc-test-6k.jsonl.gz"
-    test = load(test_path)
+def _write(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def known_item_eval(workdir: Path, index_dir: Path | None, items: int, limit: int | None, sphinx: bool):
+    test_path, train_path = SHARED / "vntc-test-6k.jsonl.gz", SHARED / "vntc-train.jsonl.gz"
+    test, train = load(test_path, limit), load(train_path, limit)
+    if limit:  # a fresh index of the slices
+        paths = [_write(workdir / "train.jsonl", train), _write(workdir / "test.jsonl", test)]
+        index_dir = workdir / "vntc"
+        ingest(paths, index_dir, show_progress=False)
+    else:
+        assert index_dir is not None
+        paths = [train_path, test_path]
     engine = Engine(index_dir)
     if engine.get(test[0]["id"]) is None:
         ingest([test_path], index_dir)
         engine = Engine(index_dir)
     fts = Fts5()
-    fts.index(load(SHARED / "vntc-train.jsonl.gz") + test)
+    fts.index(train + test)
     queries = known_item_queries(test, items)
-    print(f"\n2. Known items on {engine.stats()['documents']:,} articles (train + test-6k)")
-    print(f"{'kind':<28} {'n':>4} {'vnsearch MRR@10':>16} {'success@10':>11} {'FTS5 MRR@10':>12} {'success@10':>11}")
-    for kind, pairs in queries.items():
-        row = []
-        for run in (lambda q: our_ids(engine, q, K), lambda q: fts.search(q, limit=K)):
-            rr = hits = 0.0
-            for q, target in pairs:
-                ranked = run(q)
-                if target in ranked:
-                    rr += 1 / (ranked.index(target) + 1)
-                    hits += 1
-            row += [rr / len(pairs), hits / len(pairs)]
-        print(f"{kind:<28} {len(pairs):>4} {row[0]:16.3f} {row[1]:11.3f} {row[2]:12.3f} {row[3]:11.3f}")
+    with contextlib.ExitStack() as stack:
+        systems = {"vnsearch": engine}
+        if sphinx:
+            systems["Sphinx"] = stack.enter_context(local_cluster(workdir / "vntc-cluster", paths))
+        print(f"\n2. Known items on {engine.stats()['documents']:,} articles (train + test-6k"
+              f"{f', the first {limit:,} of each' if limit else ''})")
+        names = [*systems, "FTS5"]
+        print(f"{'kind':<28} {'n':>4}" + "".join(f" {name + ' MRR@10':>16} {'success@10':>11}" for name in names))
+        for kind, pairs in queries.items():
+            row = []
+            runs = [lambda q, e=e: our_ids(e, q, K) for e in systems.values()]
+            for run in [*runs, lambda q: fts.search(q, limit=K)]:
+                rr = hits = 0.0
+                for q, target in pairs:
+                    ranked = run(q)
+                    if target in ranked:
+                        rr += 1 / (ranked.index(target) + 1)
+                        hits += 1
+                row += [rr / len(pairs), hits / len(pairs)]
+            print(f"{kind:<28} {len(pairs):>4}" + "".join(f" {row[i]:16.3f} {row[i + 1]:11.3f}"
+                                                          for i in range(0, len(row), 2)))
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--index", help="training-corpus index (part 2); omit to run part 1 only")
     parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--limit", type=int, default=None,
+                        help="part 2 on the first N training and N test articles, in a fresh index")
+    parser.add_argument("--backend", choices=("whoosh", "sphinx"), default="whoosh",
+                        help="sphinx: also a local 2 x 2 Sphinx cluster with the same articles, side by side")
+    parser.add_argument("--skip-clusters", action="store_true", help="part 2 only")
     args = parser.parse_args()
+    sphinx = args.backend == "sphinx"
     with tempfile.TemporaryDirectory(prefix="vnsearch-eval-") as workdir:
-        cluster_eval(Path(workdir))
-    if args.index:
-        if not store.index_exists(Path(args.index)):
-            sys.exit(f"{args.index}: no index; build it with bench/index_bench.py --keep {args.index}")
-        known_item_eval(Path(args.index), args.items)
+        if not args.skip_clusters:
+            cluster_eval(Path(workdir), sphinx)
+        if args.index or args.limit:
+            if not args.limit and not store.index_exists(Path(args.index)):
+                sys.exit(f"{args.index}: no index; build it with bench/index_bench.py --keep {args.index}")
+            known_item_eval(Path(workdir), Path(args.index) if args.index else None, args.items, args.limit,
+                            sphinx)
 
 
 if __name__ == "__main__":

@@ -185,6 +185,9 @@ def searchd_section(layout: Layout, node: Node) -> str:
         "    preopen_indexes = 1",
         f"    agent_retry_count = {AGENT_RETRY_COUNT}",
         f"    ha_ping_interval = {HA_PING_INTERVAL_MS}",  # find dead mirrors between queries
+        # strings compare and group byte for byte, as Whoosh's keyword fields
+        # do (the default, libc_ci, would make "Tú Viên" and "tú viên" one author)
+        "    collation_server = binary",
         "}",
         "",
     ])
@@ -205,7 +208,6 @@ def rt_index_section(layout: Layout, node: Node) -> str:
         f"    charset_table = {CHARSET_TABLE}",
         f"    phrase_boundary = U+{ord(GAP):04X}",  # sphinx_documents.GAP: an empty position
         "    phrase_boundary_step = 1",
-        "    index_field_lengths = 1",  # per-field lengths for BM25F
         "    ondisk_attrs = pool",  # the article JSON stays in the page cache, not in each process
     ]
     idf = layout.directory / GLOBAL_IDF

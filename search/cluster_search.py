@@ -15,12 +15,16 @@ is sent again (``RETRY_DELAYS``) until the aggregator has learnt; a shard
 none of whose mirrors answers is not waited for: the result says
 ``partial`` and names it. When every shard fails, searchd returns an
 error, which becomes an empty partial result, not an exception.
+
+``run`` sends several SELECTs in one round trip (a search needs a handful),
+on a connection each thread keeps to the aggregator.
 """
 
 from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from search.cluster import INDEX, ClusterError, Layout, parse_url
-from search.sphinxql import Connection, SphinxError, SphinxUnavailable, quote
+from search.sphinxql import Connection, SelectResult, SphinxError, SphinxUnavailable, quote
 
 # Seconds before each retry of a query that missed a shard one of whose
 # mirrors still answers: the aggregator stops choosing a killed mirror
@@ -40,7 +44,7 @@ RETRY_OPTIONS = "retry_count=2, retry_delay=0"
 DEFAULT_MAX_MATCHES = 1000
 _AGENT_FAILURE = re.compile(r"agent ([^\s:|]+):(\d+)(?::[\w,]+)?: (?!remote warning)")
 _DESCRIBED_AGENT = re.compile(r"^([^\s:]+):(\d+):(\w+)$")
-_DESCRIBED_ROLE = re.compile(r"^remote_(\d+)_mirror_(\d+)$")
+_DESCRIBED_ROLE = re.compile(r"^remote_(\d+)(?:_mirror_(\d+))?$")  # one mirror: "remote_1"
 
 
 @dataclass
@@ -65,12 +69,12 @@ class ClusterSearch:
         else:
             self.host, self.port = parse_url(target)
             self._agents = None
+        self._local = threading.local()  # one connection per thread, kept between queries
 
     def agents(self) -> dict[tuple[str, int], int]:
         """{(host, API port): shard} of every mirror, read once from DESCRIBE on the aggregator."""
         if self._agents is None:
-            with Connection(self.host, self.port) as conn:
-                self._agents = agents_of(conn.execute(f"DESCRIBE {INDEX}"))
+            self._agents = agents_of(self._connection().execute(f"DESCRIBE {INDEX}"))
         return self._agents
 
     def select(self, match: str | None, columns: str = "id, article_id, WEIGHT() AS score",
@@ -82,15 +86,24 @@ class ClusterSearch:
         ``where`` holds further conditions, values quoted with sphinxql.quote."""
         sql = build_select(match, columns, where, group_by, order_by, limit, offset, ranker, field_weights,
                            options)
+        return self.run([sql])[0]
+
+    def run(self, statements: Sequence[str]) -> list[ClusterResult]:
+        """SELECTs (made by ``build_select``) in one round trip; the whole
+        batch is resent while a shard is missing that has a live mirror."""
+        if not statements:
+            return []
         agents = self.agents()
-        result = self._once(sql, agents)
+        results = self._once(statements, agents)
         for attempt, delay in enumerate(RETRY_DELAYS, start=2):
-            if not result.partial or not self._reachable(result.missing_shards, agents):
+            missing = sorted({shard for result in results for shard in result.missing_shards})
+            if not missing or not self._reachable(missing, agents):
                 break
             time.sleep(delay)
-            result = self._once(sql, agents)
-            result.attempts = attempt
-        return result
+            results = self._once(statements, agents)
+            for result in results:
+                result.attempts = attempt
+        return results
 
     def _reachable(self, shards: list[int], agents: dict[tuple[str, int], int]) -> bool:
         """Whether a mirror of any of these shards accepts a connection: then
@@ -104,21 +117,53 @@ class ClusterSearch:
                 return True
         return False
 
-    def _once(self, sql: str, agents: dict[tuple[str, int], int]) -> ClusterResult:
+    def _connection(self) -> Connection:
+        """This thread's connection to the aggregator, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = Connection(self.host, self.port)
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def _batch(self, statements: Sequence[str]) -> list[SelectResult]:
+        """The batch on this thread's connection; once more on a new one if
+        that connection had died (the aggregator restarted since)."""
+        fresh = getattr(self._local, "conn", None) is None
         try:
-            with Connection(self.host, self.port) as conn:
-                answer = conn.select(sql)
+            return self._connection().batch(statements)
+        except SphinxUnavailable:
+            self._drop_connection()
+            if fresh:
+                raise
+            return self._connection().batch(statements)
+        except SphinxError:
+            self._drop_connection()  # a failed multi-statement may leave results unread
+            raise
+
+    def _once(self, statements: Sequence[str], agents: dict[tuple[str, int], int]) -> list[ClusterResult]:
+        try:
+            answers = self._batch(statements)
         except SphinxUnavailable:
             raise
         except SphinxError as exc:
+            if len(statements) > 1:  # which one failed, and how: each alone
+                return [self._once([statement], agents)[0] for statement in statements]
             # Every agent failed. Unreachable ones: no shard could answer, an
             # empty partial result. Agents that all refused the query: our bug.
-            if "remote error" in str(exc) or not failed_shards([str(exc)], agents):
+            if _refused(str(exc)) or not failed_shards([str(exc)], agents):
                 raise
-            return ClusterResult([], 0, True, sorted(set(agents.values())), [str(exc)])
-        missing = failed_shards(answer.warnings, agents)
-        return ClusterResult(answer.rows, int(answer.meta.get("total_found", len(answer.rows))),
-                             bool(missing), missing, answer.warnings, answer.meta)
+            return [ClusterResult([], 0, True, sorted(set(agents.values())), [str(exc)])]
+        results = []
+        for answer in answers:
+            missing = failed_shards(answer.warnings, agents)
+            results.append(ClusterResult(answer.rows, int(answer.meta.get("total_found", len(answer.rows))),
+                                         bool(missing), missing, answer.warnings, answer.meta))
+        return results
 
 
 def layout_from_url(url: str, directory: str | Path) -> Layout:
@@ -151,7 +196,9 @@ def build_select(match: str | None, columns: str, where: Sequence[str], group_by
     if order_by:
         sql += f" ORDER BY {order_by}"
     sql += f" LIMIT {int(offset)}, {int(limit)}"
-    opts = [RETRY_OPTIONS, f"max_matches={max(DEFAULT_MAX_MATCHES, offset + limit)}"]
+    opts = [RETRY_OPTIONS]
+    if not any(option.startswith("max_matches") for option in options):
+        opts.append(f"max_matches={max(DEFAULT_MAX_MATCHES, offset + limit)}")
     if ranker:
         opts.append(f"ranker={ranker}")
     if field_weights:
@@ -179,3 +226,9 @@ def failed_shards(messages: Sequence[str], agents: dict[tuple[str, int], int]) -
     """Shards whose agent failed (an agent missing from ``agents`` counts as shard -1:
     something is missing, and we cannot say what)."""
     return sorted({agents.get(agent, -1) for agent in failed_agents(messages)})
+
+
+def _refused(message: str) -> bool:
+    """searchd's error says the agents answered and refused the query ("remote
+    error", "remote query error": a syntax error is ours), not that they were unreachable."""
+    return "remote error" in message or "remote query error" in message

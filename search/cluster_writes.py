@@ -54,6 +54,7 @@ class WriteOutcome:
     missed: list[str] = field(default_factory=list)  # mirrors that did not: journalled, replayed later
     refused: str | None = None  # why nothing was written (a row id collision, a rejected row)
     found: bool | None = None  # deletes: whether the article was there (None: no mirror could tell)
+    replaced: bool | None = None  # writes: whether it replaced an earlier version (None: no mirror could tell)
 
     @property
     def complete(self) -> bool:
@@ -156,6 +157,7 @@ class ClusterWriter:
             if owner is not None and owner != outcome.article_id:
                 outcome.refused = f"row id {row['id']} already holds article {owner!r} (hash collision)"
             else:
+                outcome.replaced = owner is not None if owners is not None else None
                 accepted.append((outcome, row))
         if accepted:
             self._send(shard, _Batch("replace", index, rows=[row for _, row in accepted]),

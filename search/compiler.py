@@ -30,7 +30,7 @@ with most of the words follow them.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from indexer.analysis import EXACT, FOLD, SPECIAL, has_accents, terms
 from search.plan import (
@@ -49,8 +49,16 @@ from search.plan import (
 )
 from search.querylang import MAX_CLAUSES, And, Not, ParsedQuery, Phrase, QueryNode, Word
 
-if TYPE_CHECKING:
-    from search.index_view import IndexView
+
+class CompilerView(Protocol):
+    """What the compiler reads from an index: an index_view.IndexView, or the
+    Sphinx backend's statistics (sphinx_backend.PlanView)."""
+
+    def codes(self, field: str) -> tuple[Any, list[str]]:
+        """(per-document codes, sorted labels) of a keyword field; only the labels are read."""
+        ...
+
+    def doc_frequency(self, field: str, term: str) -> int: ...
 
 FIELD_WEIGHTS = {"title": 3.0, "lead": 1.5, "captions": 0.5}
 EXACT_BOOST = 1.5
@@ -121,7 +129,7 @@ class Compiler:
     """Compiles against one index view: it looks up facet labels (for
     author:/category:/source:) and which compounds the archive has."""
 
-    def __init__(self, view: IndexView) -> None:
+    def __init__(self, view: CompilerView) -> None:
         self.view = view
 
     def plan(self, parsed: ParsedQuery) -> QueryPlan:

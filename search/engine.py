@@ -1,6 +1,7 @@
-"""The search engine behind every interface: search, get, related, stats,
-and the writes (add/replace, delete). The web layer talks only to ``Engine``
-and never imports whoosh, so another backend could serve the same requests.
+"""The embedded search engine: search, get, related, stats, health, and the
+writes (add/replace, delete) over a Whoosh index. It is one implementation
+of backend.Backend (sphinx_backend.SphinxBackend is the other); the web
+layer talks only to that interface and never imports whoosh.
 
 One request: parse (querylang) -> one QueryPlan (compiler) -> Matches
 (executor over an IndexView) -> one SearchResult with hits, facets, filters
@@ -44,6 +45,7 @@ STATS_FACETS = ("category", "source", "year")
 FACET_LIMIT = 20  # values listed per keyword facet, most frequent first
 SUGGEST_FROM_DOCS = 10  # when the page is empty, accents are read from the first matches
 RELATED_TERMS = 15
+SEARCH_SLOTS = 2  # searches computing at once per process (see Engine.__init__)
 RELATED_MAX_SHARE = 0.1  # words in more articles than this share say nothing about one
 
 
@@ -60,7 +62,8 @@ class ViewState:
 
 class Engine:
     def __init__(self, index_dir: str | os.PathLike[str] | None = None, refresh_interval: float = 1.0,
-                 cache_mb: float = DEFAULT_CACHE_MB, lock_timeout: float | None = None) -> None:
+                 cache_mb: float = DEFAULT_CACHE_MB, lock_timeout: float | None = None,
+                 search_slots: int = SEARCH_SLOTS) -> None:
         self.index_dir = Path(store.resolve_index_dir(index_dir))
         self.lock_timeout = lock_timeout  # None: the VNSEARCH_LOCK_TIMEOUT setting
         self.refresh_interval = refresh_interval
@@ -71,6 +74,11 @@ class Engine:
         self._generation_lock = threading.Lock()
         self._files = SegmentFiles(self.index_dir)  # mapped segment arrays
         self.caches = ReadCaches(int(cache_mb * (1 << 20)))  # outlive generations
+        # Searches running at once in this process. Each holds a few arrays
+        # the size of the archive (scores, masks: 1.6 MB each at 400,000
+        # articles) and the GIL lets one thread compute at a time anyway, so
+        # more slots add memory, not speed: 16 threads held 1.22x the PSS of 8.
+        self._searching = threading.BoundedSemaphore(max(1, search_slots))
 
     # -- views -----------------------------------------------------------
     def _index(self) -> Any:
@@ -103,6 +111,12 @@ class Engine:
     # -- search ----------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
+        with self._searching:
+            result = self._search(request)
+        result.took_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def _search(self, request: SearchRequest) -> SearchResult:
         view = self._state().view
         plan = Compiler(view).plan(querylang.parse(request.q))
         sort = "newest" if plan.browse and request.sort == "relevance" else request.sort
@@ -124,22 +138,11 @@ class Engine:
             result.facets = _facets(view, matches.mask)
         result.suggestion = suggest(view, executor, plan.words, page_docs or ranked[:SUGGEST_FROM_DOCS],
                                     complete=matches.complete)
-        result.took_ms = (time.perf_counter() - started) * 1000
         return result
 
     def _hit(self, view: IndexView, docnum: int, score: float | None, highlighter: Highlighter | None) -> Hit:
         """One hit; without a highlighter (CSV export) no snippet is made."""
-        doc = view.stored(docnum)
-        text = "\n".join(p for p in (doc.get("lead"), doc.get("body")) if p)
-        marker = highlighter or Highlighter([])
-        snippet = highlighter.snippet(text) if highlighter else ""
-        return Hit(
-            id=doc["id"], title=doc["title"], url=doc.get("url"), author=doc.get("author"),
-            category=doc.get("category"), source=doc.get("source"),
-            published=doc.get("published"), snippet=snippet,
-            score=round(score, 4) if score is not None else None,
-            title_html=marker.mark(doc["title"]),
-        )
+        return Hit.from_stored(view.stored(docnum), score, highlighter)
 
     # -- articles --------------------------------------------------------
     def get(self, article_id: str) -> dict | None:
@@ -181,6 +184,11 @@ class Engine:
                           for name in STATS_FACETS}
         return data
 
+    def health(self) -> dict:
+        """Liveness: a real (tiny) search, so "ok" means the index opens and answers."""
+        result = self.search(SearchRequest(size=1, facets=False))
+        return {"status": "ok", "documents": result.total}
+
     # -- writes ----------------------------------------------------------
     def add(self, records: list[dict]) -> ingest.Summary:
         """Upsert article records (API); invalid ones are reported by position."""
@@ -219,23 +227,24 @@ def _filter_mask(view: IndexView, request: SearchRequest) -> np.ndarray | None:
 
 
 def _rank(view: IndexView, mask: np.ndarray, score: np.ndarray, sort: str, limit: int) -> list[int]:
-    """Document numbers of the first ``limit`` results in the requested order."""
+    """Document numbers of the first ``limit`` results in the requested order
+    (ties by document number). Only the matches that can reach the first
+    ``limit`` are sorted: at 400,000 articles, sorting every match by date
+    was a tenth of a query's time."""
     docs = np.flatnonzero(mask)
     if not len(docs) or limit <= 0:
         return []
     if sort in ("newest", "oldest"):
-        dates = view.dates()[docs]
-        if sort == "newest":
-            order = np.lexsort((docs, -dates.astype(np.float64)))
-        else:  # undated articles last
-            order = np.lexsort((docs, np.where(dates == NO_DATE, np.inf, dates.astype(np.float64))))
+        dates = view.dates()[docs].astype(np.float64)
+        # undated articles last either way
+        keys = -dates if sort == "newest" else np.where(dates == float(NO_DATE), np.inf, dates)
     else:
         keys = -score[docs]
-        if len(docs) > limit:
-            part = np.argpartition(keys, limit - 1)[:limit]
-            order = part[np.lexsort((docs[part], keys[part]))]
-            return docs[order].tolist()
-        order = np.lexsort((docs, keys))
+    if len(docs) > limit:
+        kth = np.partition(keys, limit - 1)[limit - 1]
+        contenders = np.flatnonzero(keys <= kth)  # every tie at the boundary too
+        docs, keys = docs[contenders], keys[contenders]
+    order = np.lexsort((docs, keys))
     return docs[order[:limit]].tolist()
 
 

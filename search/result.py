@@ -1,14 +1,28 @@
 """The one result object that the CLI, the HTML page and the JSON API render.
 
 Every fact a reader sees on the page is in ``to_json`` too, so API clients
-and readers are told the same things (e.g. that words were dropped)."""
+and readers are told the same things (e.g. that words were dropped, or
+that part of a cluster did not answer). Both backends (backend.py) build
+hits with ``Hit.from_stored`` from the same stored article, so snippets
+and marks are the same whichever served them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from search.highlight import Highlighter
+
 # What the page and the terminal say when ``relaxed`` is true.
 RELAXED_NOTE = "Không có bài nào chứa tất cả các từ; đang hiển thị những bài chứa nhiều từ nhất."
+
+
+def partial_note(missing_shards: list[int]) -> str:
+    """What the page and the terminal say when ``partial`` is true."""
+    if missing_shards and all(shard >= 0 for shard in missing_shards):
+        which = "phân mảnh " + ", ".join(str(shard) for shard in missing_shards)
+        return (f"Kết quả chưa đầy đủ: {which} của kho bài viết đang không trả lời, "
+                "nên các bài nằm ở đó không có trong danh sách này.")
+    return "Kết quả chưa đầy đủ: một phần kho bài viết đang không trả lời."
 
 
 @dataclass
@@ -23,6 +37,21 @@ class Hit:
     snippet: str  # HTML: escaped text with <mark> only
     score: float | None
     title_html: str = ""  # escaped title with <mark>; for the HTML page
+
+    @classmethod
+    def from_stored(cls, doc: dict, score: float | None, highlighter: Highlighter | None) -> Hit:
+        """A hit from a stored article (Article.to_json); without a
+        highlighter (CSV export) no snippet is made."""
+        text = "\n".join(p for p in (doc.get("lead"), doc.get("body")) if p)
+        marker = highlighter or Highlighter([])
+        snippet = highlighter.snippet(text) if highlighter else ""
+        return cls(
+            id=doc["id"], title=doc["title"], url=doc.get("url"), author=doc.get("author"),
+            category=doc.get("category"), source=doc.get("source"),
+            published=doc.get("published"), snippet=snippet,
+            score=round(score, 4) if score is not None else None,
+            title_html=marker.mark(doc["title"]),
+        )
 
     def to_json(self) -> dict:
         return {
@@ -51,6 +80,11 @@ class SearchResult:
     suggestion: str | None = None
     relaxed: bool = False  # no article had every word; showing those with most
     notes: list[str] = field(default_factory=list)  # for the reader, in Vietnamese
+    # Some part of the archive did not answer (a cluster shard with no live
+    # mirror): the hits, total and facets leave its articles out. Always
+    # False on the embedded index.
+    partial: bool = False
+    missing_shards: list[int] = field(default_factory=list)  # which shards (-1: one that cannot be named)
 
     @property
     def pages(self) -> int:
@@ -67,4 +101,6 @@ class SearchResult:
             "suggestion": self.suggestion,
             "relaxed": self.relaxed,
             "notes": self.notes,
+            "partial": self.partial,
+            "missing_shards": self.missing_shards,
         }

@@ -21,6 +21,13 @@ a plain stream of words and cannot hold two terms at one position:
   content_compound   pyvi's compounds ("can_bo"), content only: the
               compiler only boosts and looks up compounds there.
 
+One more field, ``labels``, holds one token per keyword value of the
+article (``label_token``: "a_" + a hash of the author, "c_" category, "s_"
+source) and ``ALL_TOKEN``, held by every article. Filters use the string
+attributes, but a query's ``author:vien`` can sit inside OR and NOT, where
+only MATCH() can go (sphinx_match.py); and Sphinx has no MATCH for "every
+article except", so a query that only excludes starts from ``ALL_TOKEN``.
+
 Whoosh keeps all the kinds of a field in one term namespace. Exact
 spellings (diacritics), compounds ("_") and dates ("/") never meet another
 kind there, but folded syllables and abbreviations share words ("tp",
@@ -36,7 +43,10 @@ other, so the row keeps the article id as the ``article_id`` string
 attribute: writers check it before replacing (cluster_writes.py), and a
 reader looking an article up by row id must check it too.
 
-Attributes: the article id, published (unix seconds, 0 = none) with year
+Attributes: Whoosh's length of each text field (``len_content``, ...: the
+number of terms it indexes, rounded as Whoosh stores it in one byte), so
+the backend rescores with exactly the executor's BM25F (sphinx_scoring.py);
+the article id, published (unix seconds, 0 = none) with year
 (2022) and month (202201) in Vietnam time for filters and histograms,
 category/author/source as strings (empty = none; SphinxQL filters and
 groups on strings), the title for hit lists and ``doc``, the article's JSON
@@ -54,19 +64,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from whoosh.util.numeric import byte_to_length, length_to_byte
+
 from indexer.analysis import COMPOUND, EXACT, FOLD, SPECIAL, Term, terms
 from indexer.documents import content_text
 from indexer.records import VIETNAM, Article
 
 TEXT_FIELDS = ("content", "title", "lead", "captions")
 KIND_SUFFIX = {FOLD: "fold", EXACT: "exact", SPECIAL: "special", COMPOUND: "compound"}
+LABELS_FIELD = "labels"  # not "values": a SQL keyword in REPLACE INTO (...)
 FIELDS: tuple[str, ...] = (
     *(f"{name}_{suffix}" for name in TEXT_FIELDS for suffix in ("fold", "exact", "special")),
-    "content_compound",
+    "content_compound", LABELS_FIELD,
 )
 STRING_ATTRS = ("article_id", "category", "author", "source", "title", "doc")
 BIGINT_ATTRS = ("published",)
-UINT_ATTRS = ("year", "month")
+LENGTH_ATTRS = {name: f"len_{name}" for name in TEXT_FIELDS}  # Whoosh field -> its length attribute
+UINT_ATTRS = ("year", "month", *LENGTH_ATTRS.values())
+LABEL_PREFIXES = {"author": "a_", "category": "c_", "source": "s_"}
+ALL_TOKEN = "_all_"  # in every article's ``labels``: "_" never starts one of our other words
+NO_TOKEN = "_none_"  # in no article: what an empty list of labels matches
 COLUMNS: tuple[str, ...] = ("id", *FIELDS, *STRING_ATTRS, *BIGINT_ATTRS, *UINT_ATTRS)
 
 # A phrase boundary (``phrase_boundary`` in the index config) with a step of
@@ -156,17 +173,43 @@ def encode_term(term: Term) -> str:
 
 def field_texts(name: str, text: str | None) -> dict[str, str]:
     """The Sphinx fields of one Whoosh text field ``name`` (fold, exact, special, compound)."""
+    return analysed_field(name, text)[0]
+
+
+def analysed_field(name: str, text: str | None) -> tuple[dict[str, str], int]:
+    """``field_texts`` and the field's length as Whoosh stores it (analysed once)."""
     if not text:
-        return {}
+        return {}, 0
     by_kind: dict[str, list[Term]] = {FOLD: [], EXACT: [], SPECIAL: [], COMPOUND: []}
-    for term in terms(text):
+    analysed = terms(text)
+    for term in analysed:
         by_kind[term.kind].append(term)
     fields = {f"{name}_fold": " ".join(positioned_words(by_kind[FOLD])),
               f"{name}_exact": " ".join(encode_term(t) for t in by_kind[EXACT]),
               f"{name}_special": " ".join(encode_term(t) for t in by_kind[SPECIAL])}
     if f"{name}_compound" in FIELDS:
         fields[f"{name}_compound"] = " ".join(t.text for t in by_kind[COMPOUND])
-    return {key: value for key, value in fields.items() if value}
+    return {key: value for key, value in fields.items() if value}, whoosh_length(analysed)
+
+
+def whoosh_length(analysed: Iterable[Term]) -> int:
+    """The length Whoosh gives a field with these terms, as it reads it back:
+    per distinct term its positions (one repeated in a row counted once,
+    as schema.VietnameseText.index does), summed, then rounded to one byte."""
+    positions: dict[str, list[int]] = {}
+    for term in analysed:
+        held = positions.setdefault(term.text, [])
+        if not held or held[-1] != term.pos:
+            held.append(term.pos)
+    length = sum(len(held) for held in positions.values())
+    return byte_to_length(length_to_byte(length)) if length else 0
+
+
+def label_token(field: str, value: str) -> str:
+    """The ``labels`` word of one author, category or source: exact (a hash
+    of the value as stored, so "Tú Viên" and "tú viên" differ, as in Whoosh)."""
+    digest = hashlib.blake2b(value.encode("utf-8"), digest_size=8).hexdigest()
+    return LABEL_PREFIXES[field] + digest
 
 
 def positioned_words(folded: Iterable[Term]) -> list[str]:
@@ -208,7 +251,11 @@ def article_row(article: Article) -> dict[str, Any]:
     texts = {"content": content_text(article), "title": article.title, "lead": article.lead,
              "captions": "\n".join(article.captions)}
     for name, text in texts.items():
-        row.update(field_texts(name, text))
+        fields, length = analysed_field(name, text)
+        row.update(fields)
+        row[LENGTH_ATTRS[name]] = length
+    values = {"author": article.author, "category": article.category, "source": article.source}
+    row[LABELS_FIELD] = " ".join([ALL_TOKEN, *(label_token(k, v) for k, v in values.items() if v)])
     row.update(article_id=article.id, category=article.category or "", author=article.author or "",
                source=article.source or "", title=article.title,
                doc=json.dumps(article.to_json(), ensure_ascii=False, separators=(",", ":")))

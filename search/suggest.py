@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -24,9 +24,22 @@ from indexer.textnorm import fold_aligned, normalize
 from search.plan import PlainWord
 from search.vocabulary import ALPHABET, Vocabulary
 
-if TYPE_CHECKING:
-    from search.executor import Executor
-    from search.index_view import IndexView
+
+class DocumentSource(Protocol):
+    """What suggestions read from an index (index_view.IndexView; the Sphinx
+    backend's sphinx_suggest.SuggestView)."""
+
+    def stored(self, docnum: int) -> dict: ...
+
+    def vocabulary(self) -> Vocabulary: ...
+
+
+class PhraseCounter(Protocol):
+    """What suggestions ask a matcher (executor.Executor; sphinx_suggest.SuggestCounter)."""
+
+    def phrase_estimate(self, field: str, words: list[str], sample: int) -> float: ...
+
+    def words_mask(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray: ...
 
 _WORD = r"[^\W_]"
 MAX_SUGGEST_WORDS = 12
@@ -61,7 +74,7 @@ def candidates(word: str, vocab: Vocabulary, limit: int = CANDIDATES_PER_WORD) -
     return sorted(known, key=lambda c: (-vocab.frequency(c), c))[:limit]
 
 
-def correct(executor: Executor, folded: list[str], vocab: Vocabulary) -> list[str]:
+def correct(executor: PhraseCounter, folded: list[str], vocab: Vocabulary) -> list[str]:
     """Replace unknown words by the candidate found most often next to its
     neighbours in the query ("can bo trex" -> tre as in "bộ trẻ", not the
     more frequent tren), then by frequency."""
@@ -88,7 +101,7 @@ def correct(executor: Executor, folded: list[str], vocab: Vocabulary) -> list[st
     return corrected
 
 
-def restore_accents(view: IndexView, folded_words: list[str], docnums: list[int]) -> str | None:
+def restore_accents(view: DocumentSource, folded_words: list[str], docnums: list[int]) -> str | None:
     """The accented spelling of the words as the top documents write them."""
     if not folded_words or not docnums:
         return None
@@ -113,7 +126,7 @@ def restore_accents(view: IndexView, folded_words: list[str], docnums: list[int]
     return None
 
 
-def suggest(view: IndexView, executor: Executor, words: list[PlainWord], docnums: list[int],
+def suggest(view: DocumentSource, executor: PhraseCounter, words: list[PlainWord], docnums: list[int],
             complete: bool) -> str | None:
     """``words`` are the plain query's words; ``complete`` says whether some
     article matched every word."""

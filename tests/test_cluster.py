@@ -11,16 +11,9 @@ down catches up on the writes it missed."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
-import random
-import signal
 import socket
-import time
 import unicodedata
-from pathlib import Path
 
 import pytest
 
@@ -30,62 +23,20 @@ from search import cluster_nodes
 from search.cluster import Layout
 from search.cluster_search import ClusterSearch, layout_from_url
 from search.cluster_writes import ClusterWriter
-from search.sphinx_documents import GAP, article_row, decode_exact, encode_exact, placement, query_words
+from search.sphinx_documents import (
+    GAP,
+    article_row,
+    decode_exact,
+    encode_exact,
+    label_token,
+    placement,
+    query_words,
+)
 from search.sphinxql import Connection, quote
+from tests.cluster_helpers import cli, free_base_port, kill, restart, stop_all, up
 from tests.helpers import DEMO, DEMO_ARTICLES
-from webui.cli import main
 
 SHARDS, MIRRORS = 2, 2
-
-
-def free_base_port(count: int) -> int:
-    """A base port with ``count`` free ports above it (our nodes take them in a row)."""
-    rng = random.Random(os.getpid() ^ time.monotonic_ns())
-    for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
-        if all(cluster_nodes.port_free("127.0.0.1", port) for port in range(base, base + count)):
-            return base
-    raise RuntimeError("no free block of loopback ports")
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
-def up(directory: Path, shards: int, mirrors: int) -> Layout:
-    code, out, err = cli("cluster", "up", "--dir", str(directory), "--shards", str(shards),
-                         "--mirrors", str(mirrors), "--port", str(free_base_port(2 + 2 * shards * mirrors)))
-    assert code == 0, err
-    layout = Layout.load(directory)
-    assert out.strip() == layout.url
-    return layout
-
-
-def stop_all(layout: Layout) -> None:
-    """Stop every node by PID, whatever the test left running."""
-    cluster_nodes.down(layout)
-    for node in layout.nodes:
-        assert cluster_nodes.running_pid(layout, node) is None
-
-
-def kill(layout: Layout, name: str) -> None:
-    """SIGKILL a node by its PID: a crash, not a shutdown."""
-    node = layout.node(name)
-    pid = cluster_nodes.running_pid(layout, node)
-    assert pid is not None, f"{name} is not running"
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while cluster_nodes.running_pid(layout, node) is not None:
-        assert time.monotonic() < deadline, f"{name} survived SIGKILL"
-        time.sleep(0.02)
-
-
-def restart(layout: Layout, *names: str) -> None:
-    for name in names:
-        cluster_nodes.start_node(layout, layout.node(name))
 
 
 def article(article_id: str, title: str, body: str, **extra: str) -> Article:
@@ -177,6 +128,11 @@ def test_a_row_holds_our_tokens_in_one_field_per_kind():
     assert "18_01_2022" in row["content_special"].split()
     assert "ho2a" in row["content_exact"].split()  # hoà is written with the old tone placement, hòa
     assert row["article_id"] == "t-city" and row["category"] == "Kinh tế" and row["published"] == 0
+    # author:/category:/source: inside OR and NOT match these words; every article holds _all_
+    assert row["labels"].split() == ["_all_", label_token("category", "Kinh tế")]
+    assert label_token("author", "Tú Viên") != label_token("author", "tú viên")  # exact, as in Whoosh
+    # Whoosh's field lengths: 11 terms (6 folded, 4 exact spellings, tphcm), kept in one byte as 12
+    assert row["len_title"] == 12 and row["len_lead"] == 0
     assert json.loads(row["doc"])["title"] == "Giá nhà ở TP.HCM tăng"
     dated = article_row(CRAFTED[0])
     assert (dated["year"], dated["month"]) == (2022, 202201) and dated["published"] == 1642467600

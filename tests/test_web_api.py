@@ -21,7 +21,7 @@ from webui import settings as server_settings
 
 HIT_KEYS = {"id", "title", "url", "author", "category", "source", "published", "snippet", "score"}
 RESULT_KEYS = {"query", "total", "page", "size", "took_ms", "hits", "facets", "filters", "suggestion",
-               "relaxed", "notes"}
+               "relaxed", "notes", "partial", "missing_shards"}
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
@@ -41,6 +41,7 @@ def test_search_returns_the_documented_contract(client, spec):
     assert "<mark>cán</mark>" in first["snippet"]
     assert body["suggestion"] == "cán bộ trẻ"
     assert body["relaxed"] is False and body["notes"] == []
+    assert body["partial"] is False and body["missing_shards"] == []  # the embedded index is never partial
     check_response(spec, "/api/search", "GET", response)
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
-from search.engine import Engine
+from search.backends import open_backend
 from search.request import DEFAULT_PAGE_SIZE, FILTER_FIELDS, MAX_QUERY_CHARS
-from search.result import RELAXED_NOTE
+from search.result import RELAXED_NOTE, partial_note
 from webui import api, errors, feeds, filters, openapi, pages, urls
 from webui.context import ENGINE_KEY, is_api_path
 from webui.settings import MAX_BODY_BYTES, settings_from_env
@@ -45,8 +45,11 @@ def create_app(config: dict | None = None) -> Flask:
     assert isinstance(app.json, DefaultJSONProvider)  # Flask's default provider
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    app.extensions[ENGINE_KEY] = Engine(app.config["INDEX_DIR"], refresh_interval=app.config["REFRESH_INTERVAL"],
-                                        cache_mb=app.config["CACHE_MB"], lock_timeout=app.config["LOCK_TIMEOUT"])
+    # VNSEARCH_BACKEND chooses: the Whoosh index (unset) or a Sphinx cluster.
+    app.extensions[ENGINE_KEY] = open_backend(
+        app.config["BACKEND"], app.config["INDEX_DIR"], cluster_dir=app.config["CLUSTER_DIR"],
+        refresh_interval=app.config["REFRESH_INTERVAL"], cache_mb=app.config["CACHE_MB"],
+        lock_timeout=app.config["LOCK_TIMEOUT"])
 
     app.register_blueprint(api.blueprint)
     app.register_blueprint(openapi.blueprint)
@@ -56,6 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     for helper in (urls.search_url, urls.toggle_url, urls.without_filters):
         app.add_template_global(helper)
     app.jinja_env.globals.update(TEMPLATE_CONSTANTS)
+    app.add_template_global(partial_note)
     app.after_request(_headers)
     return app
 

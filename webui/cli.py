@@ -1,8 +1,12 @@
-"""The `vnsearch` command: index, delete, optimize, stats, search, serve, cluster.
+"""The `vnsearch` command: index, delete, optimize, stats, snapshot, check, search, serve, cluster.
 
 Every subcommand but `cluster` takes --index DIR (default: $VNSEARCH_INDEX
 or index_data/); `cluster up|status|down --dir DIR` runs a Sphinx cluster
 (search/cluster*.py; needs `pip install 'vnsearch[cluster]'` and searchd).
+index, delete, stats, search and serve also take --backend sphinx://HOST:PORT
+(default $VNSEARCH_BACKEND; unset: the Whoosh index) and --cluster-dir DIR
+(default $VNSEARCH_CLUSTER_DIR): then they work on that cluster
+(search/backend.py).
 Exit codes: 0 success; 1 something was rejected, not found or failed;
 2 bad usage or arguments.
 """
@@ -19,13 +23,34 @@ from pathlib import Path
 from textwrap import shorten
 
 from indexer import distributed, ingest, store
+from search.backend import BackendUnavailable, BadBackend
 from search.request import BadRequest, SearchRequest
-from search.result import RELAXED_NOTE
+from search.result import RELAXED_NOTE, partial_note
 
 
 def _add_index_arg(parser):
     parser.add_argument("--index", metavar="DIR", default=None,
                         help="index directory (default: $VNSEARCH_INDEX or index_data)")
+
+
+def _add_backend_args(parser):
+    parser.add_argument("--backend", metavar="URL", default=None,
+                        help="sphinx://HOST:PORT: a Sphinx cluster's aggregator (default: $VNSEARCH_BACKEND; "
+                             "unset: the Whoosh index)")
+    parser.add_argument("--cluster-dir", metavar="DIR", default=None,
+                        help="that cluster's directory, for writes (default: $VNSEARCH_CLUSTER_DIR)")
+
+
+def _backend_url(args) -> str | None:
+    return args.backend or os.environ.get("VNSEARCH_BACKEND") or None
+
+
+def _backend(args):
+    """The backend the arguments (or the environment) choose."""
+    from search.backends import open_backend
+
+    cluster_dir = args.cluster_dir or os.environ.get("VNSEARCH_CLUSTER_DIR") or None
+    return open_backend(_backend_url(args), args.index, cluster_dir=cluster_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,16 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="articles per Dask task, one segment each (default 2000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_index_arg(p)
+    _add_backend_args(p)
 
     p = sub.add_parser("delete", help="remove articles by id")
     p.add_argument("ids", nargs="+", metavar="ID")
     _add_index_arg(p)
+    _add_backend_args(p)
 
     p = sub.add_parser("optimize", help="merge every segment into one (after a large backfill)")
     _add_index_arg(p)
 
     p = sub.add_parser("stats", help="document count, size, fields, last update")
     p.add_argument("--json", action="store_true")
+    _add_index_arg(p)
+    _add_backend_args(p)
+
+    p = sub.add_parser("snapshot", help="a consistent copy of the index in DEST, even while it serves and "
+                                        "is written (restore: --index DEST)")
+    p.add_argument("dest", metavar="DEST", help="a new folder; it must not exist")
+    p.add_argument("--copy", action="store_true",
+                   help="copy the files even when DEST is on the index's filesystem (default there: hard links)")
+    _add_index_arg(p)
+
+    p = sub.add_parser("check", help="read the whole index, report every damaged file (exit 1 if any)")
     _add_index_arg(p)
 
     p = sub.add_parser("search", help="search the archive")
@@ -66,11 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="10")
     p.add_argument("--json", action="store_true", help="print the JSON API's result object")
     _add_index_arg(p)
+    _add_backend_args(p)
 
     p = sub.add_parser("serve", help="serve the web UI and JSON API with waitress")
     p.add_argument("--host", default=None, help="default $VNSEARCH_HOST or 127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default $VNSEARCH_PORT or 8000")
     _add_index_arg(p)
+    _add_backend_args(p)
 
     p = sub.add_parser("cluster", help="run a sharded, mirrored Sphinx cluster on this machine")
     actions = p.add_subparsers(dest="action", required=True)
@@ -93,6 +133,8 @@ def cmd_index(args) -> int:
     def report(message):
         print(message, file=sys.stderr)
 
+    if _backend_url(args):
+        return _index_cluster(args, report)
     scheduler = distributed.scheduler_address(args.dask)
     if args.batch is not None and (args.batch < 1 or not scheduler):
         raise BadRequest("bad_batch", "--batch takes a number of articles (1 or more) and needs --dask")
@@ -107,8 +149,27 @@ def cmd_index(args) -> int:
     return 1 if summary.rejected else 0
 
 
+def _index_cluster(args, report) -> int:
+    """`vnsearch index` into a Sphinx cluster (search/sphinx_ingest.py)."""
+    from search.sphinx_ingest import index_paths
+
+    if args.dask or args.batch is not None:
+        raise BadRequest("bad_backend", "--dask and --batch build a Whoosh index; a cluster analyses here")
+    backend = _backend(args)
+    try:
+        summary = index_paths(backend.writer(), args.paths, procs=args.procs, report=report)
+    except BackendUnavailable as exc:
+        print(f"vnsearch: {exc.message}", file=sys.stderr)
+        return 1
+    print(summary.line())
+    return 1 if summary.rejected else 0
+
+
 def cmd_delete(args) -> int:
-    deleted, unknown = ingest.delete(args.ids, args.index)
+    if _backend_url(args):
+        deleted, unknown = _backend(args).delete(args.ids)
+    else:
+        deleted, unknown = ingest.delete(args.ids, args.index)
     for article_id in unknown:
         print(f"not found: {article_id}", file=sys.stderr)
     print(f"deleted {len(deleted)}, not found {len(unknown)}")
@@ -123,7 +184,10 @@ def cmd_optimize(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    data = store.stats(store.resolve_index_dir(args.index))
+    if _backend_url(args):
+        data = _backend(args).stats()
+    else:
+        data = store.stats(store.resolve_index_dir(args.index))
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
@@ -132,17 +196,41 @@ def cmd_stats(args) -> int:
         print(f"size         {data['size_bytes'] / 1e6:,.1f} MB in {data['segments']} segment(s)")
         print(f"last update  {data['last_update']}")
         print(f"fields       {', '.join(data['fields'])}")
+        if "shards" in data:
+            print(f"cluster      {data['shards']} shard(s) x {data['mirrors']} mirror(s)")
+        if data.get("partial"):
+            print(partial_note(data["missing_shards"]))
     return 0
 
 
-def cmd_search(args) -> int:
-    from search.engine import Engine
+def cmd_snapshot(args) -> int:
+    from indexer.snapshot import snapshot
 
+    print(snapshot(args.index, args.dest, copy=args.copy).line())
+    return 0
+
+
+def cmd_check(args) -> int:
+    from indexer.check import check_index
+    from indexer.integrity import why
+
+    try:
+        result = check_index(args.index, report=lambda problem: print(problem, flush=True))
+    except store.IndexProblem:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a check reports; it never ends in a traceback
+        print(f"vnsearch: the check stopped: {why(exc)}", file=sys.stderr)
+        return 1
+    print(result.line())
+    return 1 if result.problems else 0
+
+
+def cmd_search(args) -> int:
     params = {"q": args.query, "from": args.date_from, "to": args.date_to, "sort": args.sort,
               "page": args.page, "size": args.size}
     lists = {"author": args.author, "category": args.category, "source": args.source}
     request = SearchRequest.from_params(params.get, lambda name: lists.get(name, []))
-    result = Engine(args.index).search(request)
+    result = _backend(args).search(request)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return 0
@@ -159,6 +247,8 @@ def render_text(result) -> str:
     lines += result.notes
     if result.relaxed:
         lines.append(RELAXED_NOTE)
+    if result.partial:
+        lines.append(partial_note(result.missing_shards))
     first = (result.page - 1) * result.size
     for number, hit in enumerate(result.hits, start=first + 1):
         date = hit.published[:10] if hit.published else "----------"
@@ -274,10 +364,12 @@ CLUSTER_ACTIONS = {"up": cmd_cluster_up, "status": cmd_cluster_status, "down": c
 def cmd_serve(args) -> int:
     from webui.server import serve
 
-    return serve(index_dir=args.index, host=args.host, port=args.port)
+    return serve(index_dir=args.index, host=args.host, port=args.port, backend=args.backend,
+                 cluster_dir=args.cluster_dir)
 
 
 COMMANDS = {"index": cmd_index, "delete": cmd_delete, "optimize": cmd_optimize, "stats": cmd_stats,
+            "snapshot": cmd_snapshot, "check": cmd_check,
             "search": cmd_search, "serve": cmd_serve, "cluster": cmd_cluster}
 
 
@@ -288,6 +380,12 @@ def main(argv=None) -> int:
     except BadRequest as exc:
         print(f"vnsearch: {exc.message}", file=sys.stderr)
         return 2
+    except BadBackend as exc:
+        print(f"vnsearch: {exc}", file=sys.stderr)
+        return 2
+    except BackendUnavailable as exc:  # the cluster does not answer: its own message, no traceback
+        print(f"vnsearch: {exc.message}", file=sys.stderr)
+        return 1
     except store.IndexProblem as exc:
         print(f"vnsearch: {exc}", file=sys.stderr)
         return 1

@@ -8,11 +8,14 @@ unexpected exception is logged here and answered with a generic 500.
 
 from __future__ import annotations
 
+import errno
+
 from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from indexer import store
 from indexer.arrays import ArraysMissing
+from search.backend import BackendUnavailable
 from search.request import MAX_PAGE_SIZE, BadRequest
 from webui.context import is_api_path
 
@@ -29,13 +32,17 @@ class ApiError(Exception):
 # Codes for werkzeug's own HTTP errors (routing, method, body size).
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 413: "body_too_large", 500: "internal_error",
-              503: "unavailable"}
+              503: "unavailable", 507: "insufficient_storage"}
+
+# A write that failed for want of space: nothing was committed (store.writing
+# abandons it), and the same request succeeds once space is freed.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 TITLES_VI = {
     400: "Yêu cầu không hợp lệ", 401: "Cần xác thực", 403: "Không được phép",
     404: "Không tìm thấy trang", 405: "Phương thức không được hỗ trợ",
     413: "Dữ liệu gửi lên quá lớn", 500: "Đã có lỗi xảy ra",
-    503: "Dịch vụ tạm thời chưa sẵn sàng",
+    503: "Dịch vụ tạm thời chưa sẵn sàng", 507: "Máy chủ hết dung lượng lưu trữ",
 }
 
 MESSAGES_VI = {
@@ -49,6 +56,23 @@ MESSAGES_VI = {
     "not_found": "Trang hoặc bài viết bạn tìm không tồn tại hoặc đã bị xóa.",
     "index_missing": "Kho bài viết chưa được lập chỉ mục. Vui lòng quay lại sau.",
     "index_busy": "Kho bài viết đang được cập nhật. Vui lòng thử lại sau ít phút.",
+    "cluster_unavailable": "Cụm máy chủ tìm kiếm đang không trả lời. Vui lòng thử lại sau ít phút.",
+    "cluster_error": "Cụm máy chủ tìm kiếm đang gặp sự cố. Vui lòng thử lại sau ít phút.",
+    "cluster_partial": "Phần kho chứa bài viết này đang không truy cập được. Vui lòng thử lại sau ít phút.",
+    "index_problem": "Kho bài viết đang gặp sự cố và tạm ngừng phục vụ. Vui lòng quay lại sau.",
+    "insufficient_storage": "Máy chủ đã hết dung lượng lưu trữ; chưa có thay đổi nào được ghi. "
+                            "Vui lòng thử lại sau.",
+}
+
+
+# What an API client is told for each BackendUnavailable code (search/backend.py):
+# the exception's own message names hosts and ports, and goes to the log.
+CLUSTER_MESSAGES = {
+    "cluster_unavailable": "the search cluster does not answer; try again shortly",
+    "cluster_error": "the search cluster failed to answer; try again shortly",
+    "cluster_partial": "no live mirror holds the part of the archive where this article is; try again shortly",
+    "cluster_misconfigured": "the server's search cluster settings do not match the cluster",
+    "writes_unconfigured": "writes are not configured on this server (no VNSEARCH_CLUSTER_DIR)",
 }
 
 
@@ -63,9 +87,16 @@ def classify(exc: Exception) -> tuple[int, str, str, dict]:
         return 503, "index_missing", "the search index has not been built yet", {}
     if isinstance(exc, store.IndexBusy):
         return 503, "index_busy", "the index is being written; try again shortly", {"Retry-After": "5"}
+    if isinstance(exc, BackendUnavailable):
+        current_app.logger.error("%s", exc)  # names hosts and ports; clients need not see them
+        return 503, exc.code, CLUSTER_MESSAGES.get(exc.code, CLUSTER_MESSAGES["cluster_unavailable"]), \
+            {"Retry-After": "5"}
     if isinstance(exc, store.IndexProblem | ArraysMissing):
         current_app.logger.error("%s", exc)
         return 503, "index_problem", "the search index is not usable right now", {}
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        current_app.logger.error("a write failed, the disk is full: %s", exc)
+        return 507, "insufficient_storage", "the server's disk is full: nothing was written; try again later", {}
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         code = HTTP_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")

@@ -76,6 +76,12 @@ SCHEMAS = {
         "notes": {"type": "array", "items": {"type": "string"}, "description": (
             "what the reader should know about how the query was read, in Vietnamese (e.g. "
             "that words beyond the limit were ignored); the HTML page shows the same notes")},
+        "partial": {"type": "boolean", "description": (
+            "true when part of the archive did not answer (on a Sphinx cluster, a shard with no live "
+            "mirror): hits, total and facets leave its articles out, and the HTML page says so. Always "
+            "false on the embedded Whoosh index")},
+        "missing_shards": {"type": "array", "items": {"type": "integer"}, "description": (
+            "which shards are missing when partial (-1: one that could not be named); empty otherwise")},
     }),
     "Article": _obj({
         "id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
@@ -106,7 +112,17 @@ SCHEMAS = {
         "facets": {"type": "object", "additionalProperties": {
             "type": "array", "items": _ref("FacetValue")}},
     }, extra=True),
-    "Health": _obj({"status": {"type": "string", "enum": ["ok"]}, "documents": {"type": "integer"}}),
+    "Health": _obj({
+        "status": {"type": "string", "enum": ["ok", "degraded"], "description": (
+            "degraded: a shard of the Sphinx cluster has no live mirror, so every result is partial")},
+        "documents": {"type": "integer"},
+        "backend": {"type": "string", "enum": ["sphinx"], "description": "present on a Sphinx cluster"},
+        "shards": {"type": "integer"}, "mirrors": {"type": "integer", "description": "per shard"},
+        "missing_shards": {"type": "array", "items": {"type": "integer"}},
+        "nodes": {"type": "array", "items": _obj({
+            "name": {"type": "string"}, "shard": {"type": "integer"}, "mirror": {"type": "integer"},
+            "up": {"type": "boolean"}})},
+    }, required=["status", "documents"]),
     "WriteSummary": _obj({
         "added": {"type": "integer"}, "replaced": {"type": "integer"},
         "rejected": {"type": "integer"},
@@ -128,7 +144,11 @@ ERROR_TEXT = {
          f"vnsearch serve, bodies over {2 * MAX_BODY_BYTES // (1024 * 1024)} MB are refused by "
          "waitress itself, before buffering, with a plain-text 413",
     500: "unexpected server error, logged (code internal_error); no stack trace is sent",
-    503: "no usable index yet, or it is busy (codes index_missing, index_busy, index_problem)",
+    503: "no usable index yet, or it is busy (codes index_missing, index_busy, index_problem); on a Sphinx "
+         "cluster: it does not answer (cluster_unavailable, cluster_error), an article's shard has no live "
+         "mirror (cluster_partial), or writes are not configured (writes_unconfigured, cluster_misconfigured)",
+    507: "the disk filled during the write; nothing was committed and the index keeps its last commit "
+         "(code insufficient_storage)",
 }
 
 
@@ -178,14 +198,14 @@ def _paths() -> dict:
                                                   "items": _ref("ArticleInput")}]}}}},
             "responses": {"201": _json(_ref("WriteSummary"), "at least one article was new"),
                           "200": _json(_ref("WriteSummary"), "all valid articles replaced old versions"),
-                          **_errors(400, 401, 403, 413, 503)}}},
+                          **_errors(400, 401, 403, 413, 503, 507)}}},
         "/api/articles/{article_id}": {
             "get": {"summary": "One full article", "parameters": [ID_PARAM],
                     "responses": {"200": _json(_ref("Article"), "the article"), **_errors(404, 503)}},
             "delete": {"summary": "Delete an article", "parameters": [ID_PARAM],
                        "security": [{"bearer": []}],
                        "responses": {"200": _json(_ref("Deleted"), "deleted"),
-                                     **_errors(401, 403, 404, 503)}}},
+                                     **_errors(401, 403, 404, 503, 507)}}},
         "/api/articles/{article_id}/related": {"get": {
             "summary": "Articles like this one",
             "parameters": [ID_PARAM, _param("limit", {"type": "integer", "minimum": 1,
@@ -196,7 +216,8 @@ def _paths() -> dict:
                                "responses": {"200": _json(_ref("Stats"), "statistics"), **_errors(503)}}},
         "/api/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
-        "/healthz": {"get": {"summary": "Liveness: the index opens and answers a search",
+        "/healthz": {"get": {"summary": "Liveness: the index opens and answers a search (on a Sphinx cluster, "
+                                        "also each shard's mirrors)",
                              "responses": {"200": _json(_ref("Health"), "ok"), **_errors(503)}}},
     }
 

@@ -21,12 +21,14 @@ import time
 import waitress
 
 from indexer import store
+from search.backend import BadBackend, is_sphinx
 from webui.app import create_app
 from webui.settings import MAX_BODY_BYTES, settings_from_env
 
 
-def serve(index_dir=None, host=None, port=None) -> int:
-    """Serve until interrupted; returns the process exit code."""
+def serve(index_dir=None, host=None, port=None, backend=None, cluster_dir=None) -> int:
+    """Serve until interrupted; returns the process exit code. ``backend`` and
+    ``cluster_dir`` override VNSEARCH_BACKEND and VNSEARCH_CLUSTER_DIR."""
     try:
         settings = settings_from_env()
     except ValueError as exc:
@@ -36,12 +38,21 @@ def serve(index_dir=None, host=None, port=None) -> int:
     port = settings["PORT"] if port is None else port
     threads = max(1, settings["THREADS"])
     _limit_malloc_arenas()
-    overrides = {"INDEX_DIR": index_dir} if index_dir else {}
-    app = create_app(overrides)
-    index_path = store.resolve_index_dir(app.config["INDEX_DIR"])
-    if not store.index_exists(index_path):
-        print(f"vnsearch: warning: no index at {index_path} yet; searches answer 503 until "
-              f"`vnsearch index FILES --index {index_path}` builds one", file=sys.stderr)
+    overrides = {key: value for key, value in (("INDEX_DIR", index_dir), ("BACKEND", backend),
+                                               ("CLUSTER_DIR", cluster_dir)) if value}
+    try:
+        app = create_app(overrides)
+    except BadBackend as exc:
+        print(f"vnsearch: {exc}", file=sys.stderr)
+        return 2
+    if is_sphinx(app.config["BACKEND"]):
+        serving = app.config["BACKEND"]  # each worker connects on its first request
+    else:
+        index_path = store.resolve_index_dir(app.config["INDEX_DIR"])
+        serving = str(index_path)
+        if not store.index_exists(index_path):
+            print(f"vnsearch: warning: no index at {index_path} yet; searches answer 503 until "
+                  f"`vnsearch index FILES --index {index_path}` builds one", file=sys.stderr)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"vnsearch: warning: listening on {host}, reachable from other machines",
               file=sys.stderr)
@@ -52,7 +63,7 @@ def serve(index_dir=None, host=None, port=None) -> int:
         print(f"vnsearch: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     shown_host = f"[{host}]" if ":" in host else host
-    print(f"vnsearch: serving {index_path} at http://{shown_host}:{listener.getsockname()[1]}/ "
+    print(f"vnsearch: serving {serving} at http://{shown_host}:{listener.getsockname()[1]}/ "
           f"({workers} processes x {threads} threads; Ctrl+C stops)", flush=True)
     children = []
     for _ in range(workers - 1):
@@ -75,10 +86,8 @@ def serve(index_dir=None, host=None, port=None) -> int:
     return 0
 
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter numbers
-M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
 MALLOC_ARENAS = 2
-MMAP_THRESHOLD = 256 << 10
 
 
 def _limit_malloc_arenas() -> None:
@@ -88,9 +97,7 @@ def _limit_malloc_arenas() -> None:
     arenas, shared by all threads, keep a process's memory flat in its thread
     count. Other C libraries: nothing to do."""
     try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
     except (OSError, AttributeError):
         pass
 

@@ -7,7 +7,9 @@ documented. Unset or empty variables take the default:
 VNSEARCH_INDEX (index_data), VNSEARCH_HOST (127.0.0.1), VNSEARCH_PORT (8000),
 VNSEARCH_THREADS (8), VNSEARCH_WORKERS (cores, at most 4), VNSEARCH_API_TOKEN
 (unset: writes answer 403), VNSEARCH_CACHE_MB (64 per process), VNSEARCH_LOCK_TIMEOUT (60 seconds; how long a
-write waits for another writer's lock before giving up).
+write waits for another writer's lock before giving up), VNSEARCH_BACKEND (unset: the Whoosh index;
+sphinx://HOST:PORT: the Sphinx cluster whose aggregator is there, search/backend.py) and
+VNSEARCH_CLUSTER_DIR (that cluster's directory: its layout and the writers' journals).
 
 Settings are read when ``create_app`` or ``serve`` runs, not at import, so
 tests and ``vnsearch serve`` can set them late.
@@ -57,6 +59,13 @@ SETTINGS: tuple[tuple[str, str, object, Callable[[str], object], str], ...] = (
     ("VNSEARCH_LOCK_TIMEOUT", "LOCK_TIMEOUT", 60.0, seconds,
      ("seconds a write (POST/DELETE here, `vnsearch index` or `delete`) waits while another "
       "process holds the index's write lock before giving up (503 index_busy; default 60)")),
+    ("VNSEARCH_BACKEND", "BACKEND", None, str,
+     ("where searches and writes go: unset for the Whoosh index in VNSEARCH_INDEX, or "
+      "sphinx://HOST:PORT for the Sphinx cluster whose aggregator listens there (`vnsearch cluster up` "
+      "prints it)")),
+    ("VNSEARCH_CLUSTER_DIR", "CLUSTER_DIR", None, str,
+     ("the Sphinx cluster's directory (`vnsearch cluster up --dir`): its layout, and the journals of "
+      "writes a mirror missed; writes to the cluster need it, searches do not")),
 )
 
 
