@@ -29,13 +29,22 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from indexer import store
 from indexer.arrays import arrays_root
-from indexer.ingest import Progress, Report, Summary, article_exists, collect, final_versions, write_articles
+from indexer.ingest import (
+    Progress,
+    Report,
+    Summary,
+    article_exists,
+    batches,
+    collect,
+    final_versions,
+    write_articles,
+)
 from indexer.records import Article
 from indexer.sources.reading import Paths
 
@@ -102,17 +111,6 @@ def _store_segment(index_path: Path, result: dict[str, Any]) -> Any:
     return segment
 
 
-def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
-    batch: list[Article] = []
-    for article in articles:
-        batch.append(article)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def ingest_on_dask(paths: Paths, scheduler: str, index_dir: str | os.PathLike[str] | None = None,
                    batch_size: int = DEFAULT_BATCH, show_progress: bool = True, report: Report | None = None,
                    lock_timeout: float | None = None) -> Summary:
@@ -161,10 +159,10 @@ def _run_batches(client: Any, index_path: Path, writer: Any, articles: Iterable[
     segment as it comes back."""
     from distributed import as_completed
 
-    batches = _batches(articles, batch_size)
+    groups = batches(articles, batch_size)
     pending = as_completed(loop=client.loop)
     done = 0
-    for batch in batches:
+    for batch in groups:
         pending.add(client.submit(build_segment, batch, pure=False, retries=TASK_RETRIES))
         if pending.count() >= workers * IN_FLIGHT_PER_WORKER:
             done += _collect_one(pending, index_path, writer)

@@ -164,6 +164,33 @@ def _file(documents: Iterable[dict[str, Any]], writer: Any, searcher: Any, summa
         progress.update(summary.added + summary.replaced, final=True)
 
 
+def valid_articles(records: list[dict], summary: Summary) -> dict[str, Article]:
+    """The API's records as articles by id (the last of a repeated id wins);
+    invalid ones are counted in ``summary`` and reported by position."""
+    articles = {}
+    for position, record in enumerate(records):
+        try:
+            article = article_from_dict(record)
+        except RecordError as exc:
+            summary.rejected += 1
+            summary.problems.append(f"record {position}: {exc}")
+            continue
+        articles[article.id] = article
+    return articles
+
+
+def batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
+    """``articles`` in lists of ``size`` (the last one shorter)."""
+    batch: list[Article] = []
+    for article in articles:
+        batch.append(article)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def ingest(paths: Paths, index_dir: str | os.PathLike[str] | None = None, procs: int | None = None,
            show_progress: bool = True, report: Report | None = None,
            lock_timeout: float | None = None) -> Summary:

@@ -28,7 +28,6 @@ import numpy as np
 
 from indexer import ingest, store
 from indexer.analysis import COMPOUND, FOLD, terms
-from indexer.records import RecordError, article_from_dict
 from search import querylang
 from search.compiler import Compiler
 from search.executor import Executor
@@ -193,15 +192,7 @@ class Engine:
     def add(self, records: list[dict]) -> ingest.Summary:
         """Upsert article records (API); invalid ones are reported by position."""
         summary = ingest.Summary()
-        articles = {}
-        for position, record in enumerate(records):
-            try:
-                article = article_from_dict(record)
-            except RecordError as exc:
-                summary.rejected += 1
-                summary.problems.append(f"record {position}: {exc}")
-                continue
-            articles[article.id] = article
+        articles = ingest.valid_articles(records, summary)
         if articles:
             with self._write_lock:
                 ix = store.open_or_create(self.index_dir)

@@ -24,7 +24,6 @@ import numpy as np
 
 from indexer import ingest
 from indexer.analysis import COMPOUND, FOLD, terms
-from indexer.records import RecordError, article_from_dict
 from indexer.schema import build_schema
 from search.backend import BackendUnavailable
 from search.cluster import LAYOUT_FILE, ClusterError, Layout
@@ -196,15 +195,7 @@ class SphinxBackend:
         ones are reported by position, and a mirror that missed a write is
         named in ``problems`` (the write waits in its journal)."""
         summary = ingest.Summary()
-        articles = {}
-        for position, record in enumerate(records):
-            try:
-                article = article_from_dict(record)
-            except RecordError as exc:
-                summary.rejected += 1
-                summary.problems.append(f"record {position}: {exc}")
-                continue
-            articles[article.id] = article
+        articles = ingest.valid_articles(records, summary)
         if articles:
             with self._answering():
                 report = self.writer().replace(articles.values())

@@ -16,11 +16,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from indexer import ingest
-from indexer.records import Article
 from indexer.sources.reading import Paths
 from search.cluster_writes import ClusterWriter, WriteOutcome
 from search.sphinx_documents import article_row
@@ -47,17 +46,6 @@ def count_outcomes(outcomes: Iterable[WriteOutcome], summary: ingest.Summary) ->
                                     "(down): it takes the write from its journal when it is back")
 
 
-def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
-    batch: list[Article] = []
-    for article in articles:
-        batch.append(article)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def index_paths(writer: ClusterWriter, paths: Paths, procs: int | None = None,
                 report: Callable[[str], None] | None = None) -> ingest.Summary:
     """Add or replace the articles of archive files and directories."""
@@ -70,7 +58,7 @@ def index_paths(writer: ClusterWriter, paths: Paths, procs: int | None = None,
     if procs > 1 and count >= PARALLEL_MIN:
         pool = multiprocessing.get_context("spawn").Pool(procs)
     try:
-        for batch in _batches(ingest.final_versions(paths, last), BATCH):
+        for batch in ingest.batches(ingest.final_versions(paths, last), BATCH):
             rows = pool.map(article_row, batch, chunksize=16) if pool else [article_row(a) for a in batch]
             written = writer.replace_rows(rows)
             before = len(summary.problems)
