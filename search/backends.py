@@ -14,14 +14,15 @@ from pathlib import Path
 
 from search.backend import WHOOSH, Backend, BadBackend, is_sphinx
 from search.cluster import ClusterError
-from search.engine import Engine
+from search.engine import SEARCH_SLOTS, Engine
 from search.index_view import DEFAULT_CACHE_MB
 from search.sphinx_backend import SphinxBackend
 
 
 def open_backend(url: str | None = None, index_dir: str | os.PathLike[str] | None = None,
                  cluster_dir: str | os.PathLike[str] | None = None, refresh_interval: float = 1.0,
-                 cache_mb: float | None = None, lock_timeout: float | None = None) -> Backend:
+                 cache_mb: float | None = None, lock_timeout: float | None = None,
+                 search_slots: int = SEARCH_SLOTS) -> Backend:
     """The backend ``url`` names: unset, empty or "whoosh" is the Whoosh index
     in ``index_dir``; ``sphinx://HOST:PORT`` the cluster whose aggregator is
     there, with ``cluster_dir`` holding its writers' journals (and, when
@@ -29,7 +30,8 @@ def open_backend(url: str | None = None, index_dir: str | os.PathLike[str] | Non
     connected here: each backend does so on first use (after a server forks)."""
     cache = DEFAULT_CACHE_MB if cache_mb is None else cache_mb
     if not url or url.strip() in ("", WHOOSH):
-        return Engine(index_dir, refresh_interval=refresh_interval, cache_mb=cache, lock_timeout=lock_timeout)
+        return Engine(index_dir, refresh_interval=refresh_interval, cache_mb=cache, lock_timeout=lock_timeout,
+                      search_slots=search_slots)
     if is_sphinx(url):
         if importlib.util.find_spec("pymysql") is None:
             raise BadBackend("the Sphinx backend needs pymysql: pip install 'vnsearch[cluster]'")

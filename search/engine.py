@@ -44,7 +44,7 @@ STATS_FACETS = ("category", "source", "year")
 FACET_LIMIT = 20  # values listed per keyword facet, most frequent first
 SUGGEST_FROM_DOCS = 10  # when the page is empty, accents are read from the first matches
 RELATED_TERMS = 15
-SEARCH_SLOTS = 2  # searches computing at once per process (see Engine.__init__)
+SEARCH_SLOTS = 2  # searches computing at once per process (VNSEARCH_SEARCH_SLOTS; see Engine.__init__)
 RELATED_MAX_SHARE = 0.1  # words in more articles than this share say nothing about one
 
 

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 import urllib.request
 from datetime import date, timedelta
@@ -223,3 +224,31 @@ def test_the_spelling_vocabulary_is_built_once_per_generation_off_the_request_pa
     generation.build_vocabulary([None] * len(generation.leaves))
     assert len(builds) == 2 and "zyxwvuts" in generation.vocabulary
     assert engine.search(request("zyxwvutx")).suggestion == "zyxwvuts"
+
+
+@pytest.mark.parametrize("slots", [1, 3])
+def test_searches_computing_at_once_are_bounded_by_the_slots(slice_index, monkeypatch, slots):
+    """Each search holds arrays the size of the archive: however many server
+    threads there are, at most ``slots`` compute at once."""
+    engine = Engine(slice_index, search_slots=slots)
+    running, peak, lock = [0], [0], threading.Lock()
+    search = Engine._search
+
+    def counted(self, request):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            time.sleep(0.05)
+            return search(self, request)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(Engine, "_search", counted)
+    threads = [threading.Thread(target=engine.search, args=(request("kinh te"),)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak[0] == slots

@@ -49,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions[ENGINE_KEY] = open_backend(
         app.config["BACKEND"], app.config["INDEX_DIR"], cluster_dir=app.config["CLUSTER_DIR"],
         refresh_interval=app.config["REFRESH_INTERVAL"], cache_mb=app.config["CACHE_MB"],
-        lock_timeout=app.config["LOCK_TIMEOUT"])
+        lock_timeout=app.config["LOCK_TIMEOUT"], search_slots=app.config["SEARCH_SLOTS"])
 
     app.register_blueprint(api.blueprint)
     app.register_blueprint(openapi.blueprint)

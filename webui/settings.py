@@ -54,8 +54,12 @@ SETTINGS: tuple[tuple[str, str, object, Callable[[str], object], str], ...] = (
       "print(secrets.token_urlsafe(32))'); unset disables writes (403)")),
     ("VNSEARCH_CACHE_MB", "CACHE_MB", 64, whole_number,
      ("megabytes each server process may keep in its read caches (decoded postings, phrase "
-      "positions, filter masks), whatever clients send; the index itself is memory-mapped and "
-      "shared by all processes through the page cache")),
+      "positions, filter masks), whatever clients send; the index itself is read from its files "
+      "and shared by all processes through the page cache")),
+    ("VNSEARCH_SEARCH_SLOTS", "SEARCH_SLOTS", 2, whole_number,
+     ("searches computing at once in each server process (default 2); the others wait. Python "
+      "runs one thread at a time, and each search holds a few arrays the size of the archive, so "
+      "more slots add memory, not speed")),
     ("VNSEARCH_LOCK_TIMEOUT", "LOCK_TIMEOUT", 60.0, seconds,
      ("seconds a write (POST/DELETE here, `vnsearch index` or `delete`) waits while another "
       "process holds the index's write lock before giving up (503 index_busy; default 60)")),
