@@ -6,7 +6,8 @@ documented. Unset or empty variables take the default:
 
 VNSEARCH_INDEX (index_data), VNSEARCH_HOST (127.0.0.1), VNSEARCH_PORT (8000),
 VNSEARCH_THREADS (8), VNSEARCH_WORKERS (cores, at most 4), VNSEARCH_API_TOKEN
-(unset: writes answer 403), VNSEARCH_CACHE_MB (64 per process), VNSEARCH_LOCK_TIMEOUT (60 seconds; how long a
+(unset: writes answer 403), VNSEARCH_CACHE_MB (64 per process), VNSEARCH_SEARCH_SLOTS (2
+searches computing at once per process), VNSEARCH_LOCK_TIMEOUT (60 seconds; how long a
 write waits for another writer's lock before giving up), VNSEARCH_BACKEND (unset: the Whoosh index;
 sphinx://HOST:PORT: the Sphinx cluster whose aggregator is there, search/backend.py) and
 VNSEARCH_CLUSTER_DIR (that cluster's directory: its layout and the writers' journals).
