@@ -57,10 +57,12 @@ def get_json(base: str, path: str, timeout: float = 30):
         conn.close()
 
 
-def start_server(index: str, startup_timeout: float) -> tuple[subprocess.Popen, str]:
+def start_server(index: str, startup_timeout: float, extra: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`vnsearch serve` on a free port; ``extra`` arguments (e.g. --backend URL) are added."""
     port = free_port()
-    command = [sys.executable, "-m", "webui.cli", "serve", "--index", index, "--port", str(port)]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [sys.executable, "-m", "webui.cli", "serve", "--index", index, "--port", str(port), *(extra or [])]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
