@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import signal
 import socket
 import sys
@@ -57,6 +58,9 @@ def serve(index_dir=None, host=None, port=None, backend=None, cluster_dir=None) 
         print(f"vnsearch: warning: listening on {host}, reachable from other machines",
               file=sys.stderr)
     workers = max(1, settings["WORKERS"])
+    connections = max(1, settings["CONNECTIONS"])
+    idle_timeout = max(1.0, settings["IDLE_TIMEOUT"])
+    _allow_open_files(connections + OPEN_FILES_BESIDE_CONNECTIONS)
     try:
         listener = _listen(host, port)
     except OSError as exc:
@@ -71,11 +75,11 @@ def serve(index_dir=None, host=None, port=None, backend=None, cluster_dir=None) 
         if pid == 0:  # a worker: serve until the parent stops us (or dies)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             _exit_with_parent(os.getppid())
-            _run(app, listener, threads)
+            _run(app, listener, threads, connections, idle_timeout)
             os._exit(0)
         children.append(pid)
     try:
-        _run(app, listener, threads)  # returns after Ctrl+C / SIGINT
+        _run(app, listener, threads, connections, idle_timeout)  # returns after Ctrl+C / SIGINT
     finally:
         for pid in children:
             try:
@@ -102,6 +106,21 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
+OPEN_FILES_BESIDE_CONNECTIONS = 1024  # index files, logs, pipes
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards ``wanted`` (each
+    connection is one), never past the hard limit the system sets."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError):
+        pass
+
+
 def _exit_with_parent(parent: int) -> None:
     """A worker whose parent was killed (even with SIGKILL) exits too."""
     def watch():
@@ -121,9 +140,13 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _run(app, listener, threads: int) -> None:
+def _run(app, listener, threads: int, connections: int, idle_timeout: float) -> None:
     server = waitress.create_server(
         app, sockets=[listener], threads=threads, ident="vnsearch",
+        # Half-sent requests cost waitress a socket, not a thread: accept many
+        # (a slowloris filled the default 100 and shut everyone else out) and
+        # close those that stall.
+        connection_limit=connections, channel_timeout=idle_timeout,
         # Flask answers bodies over MAX_BODY_BYTES with the JSON 413; waitress
         # (default limit 1 GB) refuses the absurd ones before buffering them,
         # with its own plain-text 413.

@@ -7,7 +7,9 @@ documented. Unset or empty variables take the default:
 VNSEARCH_INDEX (index_data), VNSEARCH_HOST (127.0.0.1), VNSEARCH_PORT (8000),
 VNSEARCH_THREADS (8), VNSEARCH_WORKERS (cores, at most 4), VNSEARCH_API_TOKEN
 (unset: writes answer 403), VNSEARCH_CACHE_MB (64 per process), VNSEARCH_SEARCH_SLOTS (2
-searches computing at once per process), VNSEARCH_LOCK_TIMEOUT (60 seconds; how long a
+searches computing at once per process), VNSEARCH_CONNECTIONS (1000 open connections per
+process), VNSEARCH_IDLE_TIMEOUT (30 seconds before an idle or half-sent connection is
+closed), VNSEARCH_LOCK_TIMEOUT (60 seconds; how long a
 write waits for another writer's lock before giving up), VNSEARCH_BACKEND (unset: the Whoosh index;
 sphinx://HOST:PORT: the Sphinx cluster whose aggregator is there, search/backend.py) and
 VNSEARCH_CLUSTER_DIR (that cluster's directory: its layout and the writers' journals).
@@ -57,6 +59,11 @@ SETTINGS: tuple[tuple[str, str, object, Callable[[str], object], str], ...] = (
      ("megabytes each server process may keep in its read caches (decoded postings, phrase "
       "positions, filter masks), whatever clients send; the index itself is read from its files "
       "and shared by all processes through the page cache")),
+    ("VNSEARCH_CONNECTIONS", "CONNECTIONS", 1000, whole_number,
+     ("open client connections each server process accepts (default 1000; waitress's own default, "
+      "100, let a client holding 100 half-sent requests shut everyone else out)")),
+    ("VNSEARCH_IDLE_TIMEOUT", "IDLE_TIMEOUT", 30.0, seconds,
+     ("seconds a connection may stay idle or half-sent before the server closes it (default 30)")),
     ("VNSEARCH_SEARCH_SLOTS", "SEARCH_SLOTS", 2, whole_number,
      ("searches computing at once in each server process (default 2); the others wait. Python "
       "runs one thread at a time, and each search holds a few arrays the size of the archive, so "
