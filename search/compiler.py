@@ -29,10 +29,12 @@ with most of the words follow them.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Protocol
 
-from indexer.analysis import EXACT, FOLD, SPECIAL, has_accents, terms
+from indexer.analysis import COMPOUND, EXACT, FOLD, SPECIAL, has_accents, terms
 from search.plan import (
     AllOf,
     AnyOf,
@@ -241,3 +243,28 @@ def _highlight_pairs(root: QueryNode | None) -> list[tuple[str, str | None]]:
 
     walk(root)
     return found
+
+
+# -- more like this (Backend.related) -------------------------------------------
+
+RELATED_TERMS = 15
+RELATED_MAX_SHARE = 0.1  # words in more articles than this share say nothing about one
+
+
+def related_words(doc: dict) -> set[str]:
+    """The words of an article's title and lead that can say what it is
+    about: folded syllables and compounds, not numbers."""
+    return {t.text for t in terms(f"{doc['title']}\n{doc.get('lead') or ''}")
+            if t.kind in (FOLD, COMPOUND) and not t.text.isdigit()}
+
+
+def related_query(frequencies: Mapping[str, int], documents: int) -> AnyTerm | None:
+    """More like this, from ``related_words`` and their document
+    frequencies: the rarest of them (in more than one article, in under
+    RELATED_MAX_SHARE of them), each weighted by its idf. None: none qualify."""
+    total = max(1, documents)
+    weighted = sorted(((math.log(total / df), text) for text, df in frequencies.items()
+                       if 1 < df < RELATED_MAX_SHARE * total), reverse=True)
+    if not weighted:
+        return None
+    return AnyTerm([ScoredTerm("content", t, w) for w, t in weighted[:RELATED_TERMS]])

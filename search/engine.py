@@ -15,7 +15,6 @@ all threads (index_view.py). Highlighting never segments.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -27,13 +26,11 @@ from typing import Any
 import numpy as np
 
 from indexer import ingest, store
-from indexer.analysis import COMPOUND, FOLD, terms
 from search import querylang
-from search.compiler import Compiler
+from search.compiler import Compiler, related_query, related_words
 from search.executor import Executor
 from search.highlight import Highlighter
 from search.index_view import DEFAULT_CACHE_MB, NO_DATE, Generation, IndexView, ReadCaches, SegmentFiles
-from search.plan import AnyTerm, ScoredTerm
 from search.request import SearchRequest
 from search.result import FacetValue, Hit, SearchResult
 from search.suggest import suggest
@@ -43,9 +40,7 @@ DATE_FACETS = ("year", "month")  # listed in date order, all of them
 STATS_FACETS = ("category", "source", "year")
 FACET_LIMIT = 20  # values listed per keyword facet, most frequent first
 SUGGEST_FROM_DOCS = 10  # when the page is empty, accents are read from the first matches
-RELATED_TERMS = 15
 SEARCH_SLOTS = 2  # searches computing at once per process (VNSEARCH_SEARCH_SLOTS; see Engine.__init__)
-RELATED_MAX_SHARE = 0.1  # words in more articles than this share say nothing about one
 
 
 class ViewState:
@@ -157,18 +152,9 @@ class Engine:
         if docnum is None:
             return None
         doc = view.stored(docnum)
-        candidates = {t.text for t in terms(f"{doc['title']}\n{doc.get('lead') or ''}")
-                      if t.kind in (FOLD, COMPOUND) and not t.text.isdigit()}
-        total = max(1, view.live_count)
-        weighted = []
-        for text in candidates:
-            df = view.doc_frequency("content", text)
-            if 1 < df < RELATED_MAX_SHARE * total:
-                weighted.append((math.log(total / df), text))
-        weighted.sort(reverse=True)
-        if not weighted:
+        node = related_query({w: view.doc_frequency("content", w) for w in related_words(doc)}, view.live_count)
+        if node is None:
             return []
-        node = AnyTerm([ScoredTerm("content", t, w) for w, t in weighted[:RELATED_TERMS]])
         mask, score = Executor(view).run(node)
         mask[docnum] = False
         best = _rank(view, mask, score, "relevance", limit)

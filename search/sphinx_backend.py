@@ -12,7 +12,6 @@ a cluster that does not answer at all is ``BackendUnavailable`` (HTTP 503).
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -23,16 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from indexer import ingest
-from indexer.analysis import COMPOUND, FOLD, terms
 from indexer.schema import build_schema
 from search.backend import BackendUnavailable
 from search.cluster import LAYOUT_FILE, ClusterError, Layout
 from search.cluster_nodes import dead_shards, node_status
 from search.cluster_search import ClusterSearch, layout_from_url
 from search.cluster_writes import ClusterWriter
-from search.engine import RELATED_MAX_SHARE, RELATED_TERMS, STATS_FACETS
+from search.compiler import related_query, related_words
+from search.engine import STATS_FACETS
 from search.highlight import Highlighter
-from search.plan import AnyTerm, ScoredTerm
 from search.request import SearchRequest
 from search.result import FacetValue, Hit, SearchResult
 from search.sphinx_batches import candidates_from, facet_statements, run, term_statements
@@ -106,20 +104,12 @@ class SphinxBackend:
             if doc is None:
                 return None
             documents, means, _ = self.statistics.totals()
-            candidates = {t.text for t in terms(f"{doc['title']}\n{doc.get('lead') or ''}")
-                          if t.kind in (FOLD, COMPOUND) and not t.text.isdigit()}
-            figures = self.statistics.frequencies(("content", text) for text in candidates)
+            words = related_words(doc)
+            figures = self.statistics.frequencies(("content", word) for word in words)
             session.missing |= figures.missing
-            total = max(1, documents)
-            weighted = []
-            for text in candidates:
-                df = figures.values.get(("content", text), 0)
-                if 1 < df < RELATED_MAX_SHARE * total:
-                    weighted.append((math.log(total / df), text))
-            weighted.sort(reverse=True)
-            if not weighted:
+            node = related_query({w: figures.values.get(("content", w), 0) for w in words}, documents)
+            if node is None:
                 return []
-            node = AnyTerm([ScoredTerm("content", t, w) for w, t in weighted[:RELATED_TERMS]])
             own = placement(article_id, 1).row_id
             ranker = bm25_ranker(means.get("content", 1.0))
             found = session.one(candidates_sql(match(node), [f"id != {own}"], self.candidate_limit, ranker))
