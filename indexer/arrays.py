@@ -361,7 +361,9 @@ class SegmentArrays:
         # pread (filearray.py), the small per-term and per-document arrays
         # are mapped.
         self._maps: dict[str, Any] = {
-            path.name: FileArray(path) if path.name.endswith(READ_NOT_MAPPED) else np.load(path, mmap_mode="r")
+            # plain views of the mappings: np.memmap's indexing costs ~2 us a call
+            path.name: FileArray(path) if path.name.endswith(READ_NOT_MAPPED)
+            else np.load(path, mmap_mode="r").view(np.ndarray)
             for path in folder.glob("*.npy")}
         for path in folder.glob("*.terms.bin"):
             size = path.stat().st_size
@@ -411,7 +413,17 @@ class SegmentArrays:
         docs = self._map(f"{field}.docs.npy")
         tf = self._map(f"{field}.tf.npy")
         assert docs is not None and tf is not None
-        return self._doc_numbers(field, docs[first:first + count], [slot], [count]), tf[first:first + count]
+        stored = docs[first:first + count]
+        high = self._map(f"{field}.dochigh.npy")
+        if high is None:
+            return stored, tf[first:first + count]
+        # one term: its block starts, then each block's high bits over a slice
+        numbers = stored.astype(np.uint32)
+        bounds = [0, *np.minimum(high[slot], count).tolist(), count]
+        for block in range(1, len(bounds) - 1):
+            if bounds[block + 1] > bounds[block]:
+                numbers[bounds[block]:bounds[block + 1]] |= np.uint32(block << DOC_BLOCK_BITS)
+        return numbers, tf[first:first + count]
 
     def _doc_numbers(self, field: str, stored: np.ndarray, slots: Any, counts: Any) -> np.ndarray:
         """The document numbers of the postings of ``slots`` (``counts``
@@ -505,9 +517,14 @@ class SegmentArrays:
         if pfirst == NO_POSITIONS:
             return empty
         docs, tf = self.postings(field, term)
+        if not len(docs) or not len(local_docs):
+            return empty
         counts = tf.astype(np.int64)
         starts = pfirst + np.concatenate(([0], np.cumsum(counts)[:-1]))
-        chosen = np.flatnonzero(np.isin(docs, local_docs) & (counts > 0))
+        # both sorted and unique: look the wanted documents up in the postings
+        where = np.minimum(np.searchsorted(docs, local_docs), len(docs) - 1)
+        chosen = where[docs[where] == local_docs]
+        chosen = chosen[counts[chosen] > 0]
         if not len(chosen):
             return empty
         lengths = counts[chosen]

@@ -1,9 +1,7 @@
 """Run a QueryPlan on an IndexView: masks and BM25F scores as arrays.
 
-BM25 per term and field: idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)),
-idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (the Lucene form, never negative),
-k1 = 1.2, b = 0.75; a term's weight multiplies it (field weights and boosts
-are set in compiler.py). Scores of the terms a document matches are summed.
+Each term scores by BM25 (bm25.py); the scores of the terms a document
+matches are summed.
 
 A long plain query whose full matches do not fill the page is relaxed: the
 articles with at least a third of its informative words (at least two)
@@ -19,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from search.bm25 import bm25, idf
 from search.index_view import IndexView
 from search.plan import (
     AllOf,
@@ -35,8 +34,6 @@ from search.plan import (
     ValueMatch,
 )
 
-K1 = 1.2
-B = 0.75
 MAX_PHRASE_CHECKS = 20_000  # candidate documents verified by positions per phrase
 PHRASE_BOOST_CANDIDATES = 50  # an optional phrase is checked on the best-scoring few...
 PHRASE_CHECK_ALL = 2000  # ...or on every match when there are at most this many
@@ -44,10 +41,7 @@ PHRASE_TERM_WEIGHT = 2.0  # a matched phrase adds this x its idf
 RELAX_FRACTION = 0.34  # share of the informative words a relaxed match needs
 COMMON_WORD_SHARE = 0.5  # words in more documents than this share are not informative
 RELAXED_BELOW = 0.999  # the best relaxed match scores this x the weakest full match
-
-
-def idf(documents: int, df: int) -> float:
-    return math.log(1 + (documents - df + 0.5) / (df + 0.5))
+FEW_LOOKUPS = 32  # binary searches beat a mask of the archive when this many times fewer
 
 
 @dataclass
@@ -63,10 +57,41 @@ class Matches:
         return int(self.mask.sum())
 
 
+class WordTally:
+    """The relaxed fallback's count of the query words: how many informative
+    words each document holds, and the words' summed scores. It is filled
+    while the required part runs the same word nodes, so no word's postings
+    are scored twice (long headline queries relax nearly always)."""
+
+    def __init__(self, words: list[Node], size: int, limit: float):
+        self.pending = list(words)
+        self.limit = limit  # words in more documents than this are not informative
+        self.counts = np.zeros(size, dtype=np.uint8)  # at most querylang.MAX_CLAUSES words
+        self.score: np.ndarray | None = None
+        self.informative = 0
+
+    def add(self, node: Node, mask: np.ndarray, score: np.ndarray) -> None:
+        """Count ``node``'s result if it is one of the words still pending."""
+        for i, word in enumerate(self.pending):
+            if word == node:
+                del self.pending[i]
+                break
+        else:
+            return
+        if self.score is None:
+            self.score = score.copy()
+        else:
+            self.score += score
+        if int(mask.sum()) <= self.limit:
+            self.informative += 1
+            self.counts += mask
+
+
 class Executor:
     def __init__(self, view: IndexView):
         self.view = view
         self.size = view.size
+        self._tally: WordTally | None = None
 
     def zeros(self) -> np.ndarray:
         return np.zeros(self.size, dtype=np.float32)
@@ -74,6 +99,9 @@ class Executor:
     def execute(self, plan: QueryPlan, allowed: np.ndarray | None, wanted: int) -> Matches:
         """The plan's matches among ``allowed`` documents (None: all), relaxed
         when fewer than ``wanted`` articles match every word."""
+        if plan.relaxation is not None:
+            limit = COMMON_WORD_SHARE * max(1, self.view.live_count)
+            self._tally = WordTally(plan.relaxation.words, self.size, limit)
         mask, score = self.run(plan.matcher)
         if allowed is not None:
             mask &= allowed
@@ -91,40 +119,54 @@ class Executor:
             score = np.where(relaxed, relaxed_score, score)
             relaxed_any = bool(relaxed.any())
             mask = mask | relaxed
+        self._tally = None
         return Matches(mask, score, complete, relaxed_any and not complete)
 
     def _relaxed(self, relaxation: Relaxation) -> tuple[np.ndarray, np.ndarray]:
         """Documents with enough of the informative words, and their scores."""
-        limit = COMMON_WORD_SHARE * max(1, self.view.live_count)
-        counts = np.zeros(self.size, dtype=np.int32)
-        score = self.zeros()
-        informative = 0
-        for node in relaxation.words:
-            node_mask, node_score = self.run(node)
-            score += node_score
-            if node_mask.sum() > limit:
-                continue
-            informative += 1
-            counts += node_mask
-        if informative < 2:
+        tally = self._tally
+        assert tally is not None  # set by execute
+        for node in list(tally.pending):  # words the required part did not run
+            tally.add(node, *self.run(node))
+        score = tally.score if tally.score is not None else self.zeros()
+        if tally.informative < 2:
             return np.zeros(self.size, dtype=bool), score
-        needed = min(informative - 1, max(2, math.ceil(RELAX_FRACTION * informative)))
-        found = counts >= needed
+        needed = min(tally.informative - 1, max(2, math.ceil(RELAX_FRACTION * tally.informative)))
+        found = tally.counts >= needed
         for node in relaxation.exclusions:
             found &= ~self.run(node)[0]
         return found, score
 
+    # -- terms -------------------------------------------------------------
     def term_scores(self, term: ScoredTerm) -> tuple[np.ndarray, np.ndarray]:
         """(docnums, weighted BM25 scores) of one term."""
         ids, tf = self.view.postings(term.field, term.text)
         if not len(ids):
             return ids, tf
-        lengths, avg = self.view.lengths(term.field)
-        norm = K1 * (1 - B + B * lengths[ids] / avg)
-        return ids, (term.weight * idf(self.view.live_count, len(ids))) * tf * (K1 + 1) / (tf + norm)
+        return ids, self._bm25(term, ids, tf, len(ids))
 
+    def term_scores_at(self, term: ScoredTerm, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(docnums, weighted BM25 scores) of one term, only in ``docs``
+        (sorted): the smaller list is looked up in the larger."""
+        ids, tf = self.view.postings(term.field, term.text)
+        if not len(ids) or not len(docs):
+            return ids[:0], tf[:0]
+        if len(docs) * FEW_LOOKUPS < len(ids):
+            where = np.minimum(np.searchsorted(ids, docs), len(ids) - 1)
+            found = ids[where] == docs
+            picked, at = docs[found], where[found]
+        else:
+            at = np.flatnonzero(self._bitmap(docs)[ids])
+            picked = ids[at]
+        return picked, self._bm25(term, picked, tf[at], len(ids))
+
+    def _bm25(self, term: ScoredTerm, ids: np.ndarray, tf: np.ndarray, df: int) -> np.ndarray:
+        return bm25(term.weight, self.view.live_count, df, tf, self.view.length_norms(term.field)[ids])
+
+    # -- nodes -------------------------------------------------------------
     def run(self, node: Node) -> tuple[np.ndarray, np.ndarray]:
-        """(mask, score) of a plan node; masks never include deleted documents."""
+        """(mask, score) of a plan node, both arrays the caller's own; masks
+        never include deleted documents."""
         if isinstance(node, AnyTerm):
             return self._any_term(node)
         if isinstance(node, PhraseMatch):
@@ -144,79 +186,112 @@ class Executor:
         raise TypeError(f"not a plan node: {node!r}")
 
     def _any_term(self, node: AnyTerm) -> tuple[np.ndarray, np.ndarray]:
-        mask = np.zeros(self.size, dtype=bool)
         score = self.zeros()
         for term in node.terms:
             ids, scores = self.term_scores(term)
-            mask[ids] = True
             score[ids] += scores
-        return mask & self.view.live, score
+        if all(term.weight > 0 for term in node.terms):
+            mask = score > 0  # every posting scores above 0 (index_view: tf >= 1)
+        else:
+            mask = np.zeros(self.size, dtype=bool)
+            for term in node.terms:
+                mask[self.view.postings(term.field, term.text)[0]] = True
+        mask &= self.view.live
+        return mask, score
 
     def _phrase(self, node: PhraseMatch) -> tuple[np.ndarray, np.ndarray]:
-        mask = self.phrase_mask(node.field, node.words)
+        mask = np.zeros(self.size, dtype=bool)
+        mask[self.phrase_docs(node.field, node.words)] = True
         for special in node.specials:
             mask[self.view.postings(node.field, special)[0]] = True
         mask &= self.view.live
+        hits = np.flatnonzero(mask)
         score = self.zeros()
-        for term in node.scoring:
-            ids, scores = self.term_scores(term)
+        for term in node.scoring:  # scored where the phrase is, not over every posting
+            ids, scores = self.term_scores_at(term, hits)
             score[ids] += scores
-        return mask, score * mask
+        return mask, score
 
-    def phrase_mask(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
-        """Documents where ``words`` occur next to each other, in order."""
-        mask = self.words_mask(field, words, within)
+    def phrase_docs(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
+        """Live documents (sorted numbers) where ``words`` occur next to each
+        other, in order; only ``within`` (sorted numbers) when given."""
+        docs = self.word_docs(field, words, within)
         if len(words) < 2:
-            return mask
-        candidates = np.flatnonzero(mask)[:MAX_PHRASE_CHECKS]
-        result = np.zeros(self.size, dtype=bool)
-        result[self._exact_phrase_docs(field, words, candidates)] = True
-        return result
+            return docs
+        return self._exact_phrase_docs(field, words, docs[:MAX_PHRASE_CHECKS])
 
     def phrase_estimate(self, field: str, words: list[str], sample: int) -> float:
         """About how many documents hold the phrase: it is checked in at most
         ``sample`` of the documents holding every word, spread evenly."""
-        docs = np.flatnonzero(self.words_mask(field, words))
+        docs = self.word_docs(field, words)
         if len(words) < 2 or len(docs) <= sample:
             return float(len(self._exact_phrase_docs(field, words, docs)) if len(words) > 1 else len(docs))
         picked = docs[np.linspace(0, len(docs) - 1, sample).astype(np.int64)]
         return len(self._exact_phrase_docs(field, words, picked)) * len(docs) / sample
 
-    def words_mask(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
-        """Live documents that contain every one of ``words`` (anywhere)."""
-        mask = self.view.live.copy() if within is None else within & self.view.live
-        for word in words:
-            word_mask = np.zeros(self.size, dtype=bool)
-            word_mask[self.view.postings(field, word)[0]] = True
-            mask &= word_mask
+    def word_docs(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
+        """Live documents (sorted numbers) that contain every one of
+        ``words`` anywhere: the rarest word's list, looked up in the others'."""
+        lists = sorted((self.view.postings(field, word)[0] for word in set(words)), key=len)
+        if within is not None:
+            docs = within
+        elif lists:
+            docs, lists = lists[0], lists[1:]
+        else:
+            return np.flatnonzero(self.view.live)
+        for ids in lists:
+            if len(docs) * FEW_LOOKUPS < len(ids):
+                docs = docs[_members(docs, ids)]
+            else:
+                docs = docs[self._bitmap(ids)[docs]]
+        return docs[self.view.live[docs]]
+
+    def _bitmap(self, docs: np.ndarray) -> np.ndarray:
+        """A mask of ``docs``: to test many documents at once, one memory
+        pass instead of a binary search each."""
+        mask = np.zeros(self.size, dtype=bool)
+        mask[docs] = True
         return mask
 
-    def _exact_phrase_docs(self, field: str, words: list[str], candidates: np.ndarray) -> list[int]:
-        """Documents where the words stand in a row. Each occurrence becomes a
-        key (document, position minus the word's place in the phrase); the
-        phrase is where every word has the same key. Rarest word first, and
-        each word's positions are read only for the documents still in the
-        running, so common words ("của", "và") are read for few documents."""
+    def words_mask(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
+        """Live documents that contain every one of ``words`` (anywhere), as a mask."""
+        mask = np.zeros(self.size, dtype=bool)
+        mask[self.word_docs(field, words, None if within is None else np.flatnonzero(within))] = True
+        return mask
+
+    def _exact_phrase_docs(self, field: str, words: list[str], candidates: np.ndarray) -> np.ndarray:
+        """Documents (sorted numbers) where the words stand in a row. Each
+        occurrence becomes a key (document, position minus the word's place
+        in the phrase); the phrase is where every word has the same key.
+        Rarest word first, and each word's positions are read only for the
+        documents still in the running, so common words ("của", "và") are
+        read for few documents."""
         order = sorted(range(len(words)), key=lambda i: self.view.doc_frequency(field, words[i]))
         keys: np.ndarray | None = None
         docs = candidates
         for i in order:
             doc_ids, positions = self.view.position_pairs(field, words[i], docs)
             starts = positions - i
-            here = _sorted_unique((doc_ids[starts >= 0] << 32) | starts[starts >= 0])
+            here = _sorted_unique((doc_ids[starts >= 0].astype(np.int64) << 32) | starts[starts >= 0])
             keys = here if keys is None else keys[_members(keys, here)]
             if not len(keys):
-                return []
+                return np.zeros(0, dtype=np.int64)
             docs = _sorted_unique(keys >> 32)
-        return docs.tolist()
+        return docs
 
     def _all_of(self, node: AllOf) -> tuple[np.ndarray, np.ndarray]:
-        mask = self.view.live.copy()
-        score = self.zeros()
+        mask = score = None
         for child in node.nodes:
             child_mask, child_score = self.run(child)
-            mask &= child_mask
-            score += child_score
+            if self._tally is not None:
+                self._tally.add(child, child_mask, child_score)
+            if mask is None or score is None:  # the first child's arrays accumulate
+                mask, score = child_mask, child_score
+            else:
+                mask &= child_mask
+                score += child_score
+        if mask is None or score is None:
+            return self.view.live.copy(), self.zeros()
         return mask, score
 
     def _any_of(self, node: AnyOf) -> tuple[np.ndarray, np.ndarray]:
@@ -232,27 +307,29 @@ class Executor:
         mask, score = self.run(node.required)
         phrases = [n for n in node.optional if isinstance(n, PhraseMatch)]
         for optional in node.optional:
-            if not isinstance(optional, PhraseMatch):
+            if isinstance(optional, AnyTerm):  # added where the matches are, posting by posting
+                for term in optional.terms:
+                    ids, scores = self.term_scores(term)
+                    keep = mask[ids]
+                    score[ids[keep]] += scores[keep]
+            elif not isinstance(optional, PhraseMatch):
                 child_mask, child_score = self.run(optional)
                 score += child_score * (child_mask & mask)
         if phrases:
             # positions are costly: check only the best-scoring candidates
             docs = np.flatnonzero(mask)
             if len(docs) > max(PHRASE_BOOST_CANDIDATES, PHRASE_CHECK_ALL):
-                docs = docs[np.argpartition(-score[docs], PHRASE_BOOST_CANDIDATES - 1)
-                            [:PHRASE_BOOST_CANDIDATES]]
-            within = np.zeros(self.size, dtype=bool)
-            within[docs] = True
+                docs = np.sort(docs[np.argpartition(-score[docs], PHRASE_BOOST_CANDIDATES - 1)
+                                    [:PHRASE_BOOST_CANDIDATES]])
             for phrase in phrases:
-                hits = self.phrase_mask(phrase.field, phrase.words, within=within)
+                hits = self.phrase_docs(phrase.field, phrase.words, within=docs)
                 # a rare phrase of common words is strong evidence: score it
                 # like a term of its own, with the idf of its matches
-                found = int(hits.sum())
-                if found:
-                    score[hits] += PHRASE_TERM_WEIGHT * idf(self.view.live_count, found)
+                if len(hits):
+                    score[hits] += PHRASE_TERM_WEIGHT * idf(self.view.live_count, len(hits))
                 for term in phrase.scoring:
-                    ids, scores = self.term_scores(term)
-                    score[ids] += scores * hits[ids]
+                    ids, scores = self.term_scores_at(term, hits)
+                    score[ids] += scores
         return mask, score
 
 

@@ -36,6 +36,7 @@ from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import datetime_to_long
 
 from indexer.arrays import NO_VALUE, SegmentArrays
+from search.bm25 import length_norm
 from search.cache import ByteLRU
 from search.vocabulary import Vocabulary
 
@@ -114,7 +115,7 @@ class Generation:
             files.keep_only({leaf.segment().segment_id() for leaf, _ in leaves})
         self.leaves = [Leaf(leaf, base, files.get(leaf.segment().segment_id()) if files else None)
                        for leaf, base in leaves]
-        self.lengths: dict[str, tuple[np.ndarray, float]] = {}
+        self.norms: dict[str, np.ndarray] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.dates: np.ndarray | None = None
         # The spelling vocabulary: built once per generation, by one thread;
@@ -169,16 +170,25 @@ class IndexView:
         return self.caches.postings.get_or_make(key, lambda: self._merged_postings(field, term))
 
     def _merged_postings(self, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """A term's postings over all segments, written straight into one pair
+        of arrays: int64 numbers (numpy's index type: any other is converted
+        on every gather and scatter) and float32 frequencies, at least 1 (a
+        posting), so every BM25 score is above 0 (executor._any_term relies
+        on it)."""
         parts = []
         for leaf, reader in zip(self.leaves, self.readers, strict=True):
             local, freqs = self._segment_postings(leaf, reader, field, term)
             if len(local):
-                parts.append((local.astype(np.int64) + leaf.base, freqs.astype(np.float32)))
-        if not parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+                parts.append((leaf.base, local, freqs))
+        total = sum(len(local) for _, local, _ in parts)
+        ids, tf = np.empty(total, dtype=np.int64), np.empty(total, dtype=np.float32)
+        at = 0
+        for base, local, freqs in parts:
+            np.add(local, np.int64(base), out=ids[at:at + len(local)])
+            tf[at:at + len(local)] = freqs
+            at += len(local)
+        np.maximum(tf, 1, out=tf)
+        return ids, tf
 
     def _segment_postings(self, leaf: Leaf, reader: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
         if leaf.arrays is not None:
@@ -231,9 +241,11 @@ class IndexView:
         return len(self.postings(field, term)[0])
 
     # -- per-document arrays ---------------------------------------------
-    def lengths(self, field: str) -> tuple[np.ndarray, float]:
-        """Field length of every document, and the average over live documents that have it."""
-        if field not in self.shared.lengths:
+    def length_norms(self, field: str) -> np.ndarray:
+        """BM25's length normalisation of every document (bm25.length_norm),
+        the average length taken over the live documents that have the field:
+        computed once per generation, read per posting."""
+        if field not in self.shared.norms:
             parts = []
             for leaf, reader in zip(self.leaves, self.readers, strict=True):
                 if leaf.arrays is not None:
@@ -244,8 +256,9 @@ class IndexView:
                 parts.append(_LENGTH_OF_BYTE[raw])
             values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
             present = values[(values > 0) & self.live[: len(values)]]
-            self.shared.lengths[field] = (values, float(present.mean()) if len(present) else 1.0)
-        return self.shared.lengths[field]
+            average = float(present.mean()) if len(present) else 1.0
+            self.shared.norms[field] = length_norm(values, average)
+        return self.shared.norms[field]
 
     def codes(self, field: str) -> tuple[np.ndarray, list[str]]:
         """A keyword column as integer codes (-1: no value) and its sorted labels."""

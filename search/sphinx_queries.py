@@ -20,8 +20,8 @@ from datetime import datetime
 import numpy as np
 
 from indexer.records import VIETNAM
+from search.bm25 import K1, B
 from search.cluster_search import ClusterResult, ClusterSearch, build_select
-from search.executor import K1, B
 from search.request import SearchRequest
 from search.sphinx_documents import LENGTH_ATTRS, TEXT_FIELDS
 from search.sphinx_match import keywords, leaf, term_fields

@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from search.bm25 import bm25, idf, length_norm
 from search.executor import (
-    K1,
     PHRASE_BOOST_CANDIDATES,
     PHRASE_CHECK_ALL,
     PHRASE_TERM_WEIGHT,
     RELAXED_BELOW,
-    B,
-    idf,
 )
 from search.plan import (
     AllOf,
@@ -108,8 +106,7 @@ class CandidateScorer:
         lengths = self.candidates.lengths[term.field]
         avg = self.stats.average_lengths.get(term.field) or 1.0
         df = max(self.stats.frequencies.get((term.field, term.text), 0), int(np.count_nonzero(tf)))
-        norm = K1 * (1 - B + B * lengths / avg)
-        return (term.weight * idf(self.stats.documents, df)) * tf * (K1 + 1) / (tf + norm)
+        return bm25(term.weight, self.stats.documents, df, tf.astype(np.float32), length_norm(lengths, avg))
 
     def present(self, term: ScoredTerm) -> np.ndarray:
         tf = self.candidates.frequencies.get((term.field, term.text))
