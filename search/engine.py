@@ -29,6 +29,7 @@ from indexer import ingest, store
 from search import querylang
 from search.compiler import Compiler, related_query, related_words
 from search.executor import Executor
+from search.heap import HeapTrimmer
 from search.highlight import Highlighter
 from search.index_view import DEFAULT_CACHE_MB, NO_DATE, Generation, IndexView, ReadCaches, SegmentFiles
 from search.request import SearchRequest
@@ -73,6 +74,7 @@ class Engine:
         # articles) and the GIL lets one thread compute at a time anyway, so
         # more slots add memory, not speed: 16 threads held 1.22x the PSS of 8.
         self._searching = threading.BoundedSemaphore(max(1, search_slots))
+        self._heap = HeapTrimmer()  # freed arrays go back to the kernel when searches stop
 
     # -- views -----------------------------------------------------------
     def _index(self) -> Any:
@@ -105,7 +107,7 @@ class Engine:
     # -- search ----------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
-        with self._searching:
+        with self._searching, self._heap:
             result = self._search(request)
         result.took_ms = (time.perf_counter() - started) * 1000
         return result
@@ -114,7 +116,7 @@ class Engine:
         view = self._state().view
         plan = Compiler(view).plan(querylang.parse(request.q))
         sort = "newest" if plan.browse and request.sort == "relevance" else request.sort
-        executor = Executor(view)
+        executor = Executor(view, scoring=sort == "relevance")
         page_end = request.page * request.size
         matches = executor.execute(plan, _filter_mask(view, request), page_end)
         ranked = _rank(view, matches.mask, matches.score, sort, page_end)

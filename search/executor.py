@@ -88,9 +88,13 @@ class WordTally:
 
 
 class Executor:
-    def __init__(self, view: IndexView):
+    """Runs plans on one view. Without ``scoring`` (results sorted by date)
+    it finds the same matches and leaves every score at 0: no BM25, no boosts."""
+
+    def __init__(self, view: IndexView, scoring: bool = True):
         self.view = view
         self.size = view.size
+        self.scoring = scoring
         self._tally: WordTally | None = None
 
     def zeros(self) -> np.ndarray:
@@ -102,7 +106,7 @@ class Executor:
         if plan.relaxation is not None:
             limit = COMMON_WORD_SHARE * max(1, self.view.live_count)
             self._tally = WordTally(plan.relaxation.words, self.size, limit)
-        mask, score = self.run(plan.matcher)
+        mask, score = self.run(plan.matcher if self.scoring else plan.required)
         if allowed is not None:
             mask &= allowed
         complete = bool(mask.any())
@@ -187,10 +191,10 @@ class Executor:
 
     def _any_term(self, node: AnyTerm) -> tuple[np.ndarray, np.ndarray]:
         score = self.zeros()
-        for term in node.terms:
+        for term in node.terms if self.scoring else ():
             ids, scores = self.term_scores(term)
             score[ids] += scores
-        if all(term.weight > 0 for term in node.terms):
+        if self.scoring and all(term.weight > 0 for term in node.terms):
             mask = score > 0  # every posting scores above 0 (index_view: tf >= 1)
         else:
             mask = np.zeros(self.size, dtype=bool)
@@ -207,7 +211,7 @@ class Executor:
         mask &= self.view.live
         hits = np.flatnonzero(mask)
         score = self.zeros()
-        for term in node.scoring:  # scored where the phrase is, not over every posting
+        for term in node.scoring if self.scoring else ():  # where the phrase is, not every posting
             ids, scores = self.term_scores_at(term, hits)
             score[ids] += scores
         return mask, score
