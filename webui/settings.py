@@ -9,10 +9,12 @@ VNSEARCH_THREADS (8), VNSEARCH_WORKERS (cores, at most 4), VNSEARCH_API_TOKEN
 (unset: writes answer 403), VNSEARCH_CACHE_MB (64 per process), VNSEARCH_SEARCH_SLOTS (2
 searches computing at once per process), VNSEARCH_CONNECTIONS (1000 open connections per
 process), VNSEARCH_IDLE_TIMEOUT (30 seconds before an idle or half-sent connection is
-closed), VNSEARCH_LOCK_TIMEOUT (60 seconds; how long a
-write waits for another writer's lock before giving up), VNSEARCH_BACKEND (unset: the Whoosh index;
-sphinx://HOST:PORT: the Sphinx cluster whose aggregator is there, search/backend.py) and
-VNSEARCH_CLUSTER_DIR (that cluster's directory: its layout and the writers' journals).
+closed), VNSEARCH_SHUTDOWN_TIMEOUT (10 seconds a server process that is stopped or
+replaced keeps answering the requests it has; webui/server.py), VNSEARCH_LOCK_TIMEOUT (60
+seconds; how long a write waits for another writer's lock before giving up),
+VNSEARCH_BACKEND (unset: the Whoosh index; sphinx://HOST:PORT: the Sphinx cluster whose
+aggregator is there, search/backend.py) and VNSEARCH_CLUSTER_DIR (that cluster's
+directory: its layout and the writers' journals).
 
 Settings are read when ``create_app`` or ``serve`` runs, not at import, so
 tests and ``vnsearch serve`` can set them late.
@@ -64,6 +66,10 @@ SETTINGS: tuple[tuple[str, str, object, Callable[[str], object], str], ...] = (
       "100, let a client holding 100 half-sent requests shut everyone else out)")),
     ("VNSEARCH_IDLE_TIMEOUT", "IDLE_TIMEOUT", 30.0, seconds,
      ("seconds a connection may stay idle or half-sent before the server closes it (default 30)")),
+    ("VNSEARCH_SHUTDOWN_TIMEOUT", "SHUTDOWN_TIMEOUT", 10.0, seconds,
+     ("seconds a server process, once stopped (SIGTERM, Ctrl+C) or replaced (SIGHUP to `vnsearch serve`), "
+      "keeps answering the requests it has before it cuts their connections (default 10); it accepts no "
+      "new ones meanwhile")),
     ("VNSEARCH_SEARCH_SLOTS", "SEARCH_SLOTS", 2, whole_number,
      ("searches computing at once in each server process (default 2); the others wait. Python "
       "runs one thread at a time, and each search holds a few arrays the size of the archive, so "
