@@ -19,6 +19,9 @@ B = 0.75
 
 
 def idf(documents: int, df: int) -> float:
+    """Above 0 for every term: a term's postings still count deleted
+    articles until a merge, so ``df`` may exceed the live ``documents``."""
+    df = min(df, documents)
     return math.log(1 + (documents - df + 0.5) / (df + 0.5))
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from indexer.analysis import FOLD, terms
 from indexer.textnorm import fold
+from search.bm25 import idf
 from search.request import BadRequest
 from tests.conftest import DEMO, ids
 
@@ -295,3 +296,9 @@ def test_snippet_window_is_the_densest_one(text_words, query_words, size):
         start = _cut_start(text, max(0, _best_window_by_brute_force(spans, size) - size // 5))
         window = text[start:_cut_end(text, start, size)]
         assert re.sub(r"</?mark>|…", "", expected).strip() == " ".join(window.split())
+
+
+def test_idf_stays_above_zero_while_postings_count_deleted_articles():
+    # until a merge, postings still hold replaced and deleted articles: df > live documents
+    assert idf(1, 2) > 0 and idf(0, 5) > 0
+    assert idf(1000, 10) > idf(1000, 500) > idf(1000, 1000) > 0
