@@ -131,7 +131,9 @@ def compound_starts(norm: str, sylls: list[Syllable]) -> set[int]:
     for index, syl in enumerate(sylls):
         gap = source[prev_end:syl.start]
         spaces_before += len(gap) - len("".join(gap.split()))
-        if syl.start - spaces_before in join_points:
+        # pyvi may join the first syllable to a symbol before it ("•_w"):
+        # that is no compound (joins across "." are: "Tp.HCM")
+        if index > 0 and syl.start - spaces_before in join_points:
             starts.add(index)
         prev_end = syl.start
     return starts

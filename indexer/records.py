@@ -77,7 +77,11 @@ def parse_published(value: object) -> datetime | None:
         raise RecordError(f"'published' is not an ISO 8601 date: {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=VIETNAM)
-    return parsed.astimezone(VIETNAM)
+    try:
+        return parsed.astimezone(VIETNAM)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in Vietnam
+        raise RecordError(f"'published' is out of range once moved to Vietnam time (years 1 to 9999): "
+                          f"{value!r}") from None
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s|\n")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from search.backend import WHOOSH, Backend, BadBackend, is_sphinx
 from search.cluster import ClusterError
+from search.deadline import DEFAULT_DEADLINE
 from search.engine import SEARCH_SLOTS, Engine
 from search.index_view import DEFAULT_CACHE_MB
 from search.sphinx_backend import SphinxBackend
@@ -22,7 +23,7 @@ from search.sphinx_backend import SphinxBackend
 def open_backend(url: str | None = None, index_dir: str | os.PathLike[str] | None = None,
                  cluster_dir: str | os.PathLike[str] | None = None, refresh_interval: float = 1.0,
                  cache_mb: float | None = None, lock_timeout: float | None = None,
-                 search_slots: int = SEARCH_SLOTS) -> Backend:
+                 search_slots: int = SEARCH_SLOTS, deadline: float | None = DEFAULT_DEADLINE) -> Backend:
     """The backend ``url`` names: unset, empty or "whoosh" is the Whoosh index
     in ``index_dir``; ``sphinx://HOST:PORT`` the cluster whose aggregator is
     there, with ``cluster_dir`` holding its writers' journals (and, when
@@ -31,7 +32,7 @@ def open_backend(url: str | None = None, index_dir: str | os.PathLike[str] | Non
     cache = DEFAULT_CACHE_MB if cache_mb is None else cache_mb
     if not url or url.strip() in ("", WHOOSH):
         return Engine(index_dir, refresh_interval=refresh_interval, cache_mb=cache, lock_timeout=lock_timeout,
-                      search_slots=search_slots)
+                      search_slots=search_slots, deadline=deadline)
     if is_sphinx(url):
         if importlib.util.find_spec("pymysql") is None:
             raise BadBackend("the Sphinx backend needs pymysql: pip install 'vnsearch[cluster]'")

@@ -28,6 +28,7 @@ import numpy as np
 from indexer import ingest, store
 from search import querylang
 from search.compiler import Compiler, related_query, related_words
+from search.deadline import DEFAULT_DEADLINE, NEVER, Deadline, SearchTimeout
 from search.executor import Executor
 from search.heap import HeapTrimmer
 from search.highlight import Highlighter
@@ -58,7 +59,7 @@ class ViewState:
 class Engine:
     def __init__(self, index_dir: str | os.PathLike[str] | None = None, refresh_interval: float = 1.0,
                  cache_mb: float = DEFAULT_CACHE_MB, lock_timeout: float | None = None,
-                 search_slots: int = SEARCH_SLOTS) -> None:
+                 search_slots: int = SEARCH_SLOTS, deadline: float | None = DEFAULT_DEADLINE) -> None:
         self.index_dir = Path(store.resolve_index_dir(index_dir))
         self.lock_timeout = lock_timeout  # None: the VNSEARCH_LOCK_TIMEOUT setting
         self.refresh_interval = refresh_interval
@@ -75,6 +76,7 @@ class Engine:
         # more slots add memory, not speed: 16 threads held 1.22x the PSS of 8.
         self._searching = threading.BoundedSemaphore(max(1, search_slots))
         self._heap = HeapTrimmer()  # freed arrays go back to the kernel when searches stop
+        self.deadline = deadline  # seconds a search may take, slot wait included (deadline.py)
 
     # -- views -----------------------------------------------------------
     def _index(self) -> Any:
@@ -107,21 +109,28 @@ class Engine:
     # -- search ----------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
-        with self._searching, self._heap:
-            result = self._search(request)
+        deadline = Deadline(self.deadline)
+        if not self._searching.acquire(timeout=min(deadline.remaining(), threading.TIMEOUT_MAX)):
+            raise SearchTimeout(deadline.seconds)
+        try:
+            with self._heap:
+                result = self._search(request, deadline)
+        finally:
+            self._searching.release()
         result.took_ms = (time.perf_counter() - started) * 1000
         return result
 
-    def _search(self, request: SearchRequest) -> SearchResult:
+    def _search(self, request: SearchRequest, deadline: Deadline = NEVER) -> SearchResult:
         view = self._state().view
         plan = Compiler(view).plan(querylang.parse(request.q))
         sort = "newest" if plan.browse and request.sort == "relevance" else request.sort
-        executor = Executor(view, scoring=sort == "relevance")
+        executor = Executor(view, scoring=sort == "relevance", deadline=deadline)
         page_end = request.page * request.size
         matches = executor.execute(plan, _filter_mask(view, request), page_end)
         ranked = _rank(view, matches.mask, matches.score, sort, page_end)
         page_docs = ranked[(request.page - 1) * request.size:page_end]
 
+        deadline.check()
         highlighter = Highlighter(plan.highlight) if request.highlight else None
         hits = [self._hit(view, d, float(matches.score[d]) if sort == "relevance" else None, highlighter)
                 for d in page_docs]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from search.bm25 import bm25, idf
+from search.deadline import NEVER, Deadline
 from search.index_view import IndexView
 from search.plan import (
     AllOf,
@@ -91,10 +92,11 @@ class Executor:
     """Runs plans on one view. Without ``scoring`` (results sorted by date)
     it finds the same matches and leaves every score at 0: no BM25, no boosts."""
 
-    def __init__(self, view: IndexView, scoring: bool = True):
+    def __init__(self, view: IndexView, scoring: bool = True, deadline: Deadline = NEVER):
         self.view = view
         self.size = view.size
         self.scoring = scoring
+        self.deadline = deadline  # looked at before each node and term (deadline.py)
         self._tally: WordTally | None = None
 
     def zeros(self) -> np.ndarray:
@@ -144,6 +146,7 @@ class Executor:
     # -- terms -------------------------------------------------------------
     def term_scores(self, term: ScoredTerm) -> tuple[np.ndarray, np.ndarray]:
         """(docnums, weighted BM25 scores) of one term."""
+        self.deadline.check()
         ids, tf = self.view.postings(term.field, term.text)
         if not len(ids):
             return ids, tf
@@ -152,6 +155,7 @@ class Executor:
     def term_scores_at(self, term: ScoredTerm, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(docnums, weighted BM25 scores) of one term, only in ``docs``
         (sorted): the smaller list is looked up in the larger."""
+        self.deadline.check()
         ids, tf = self.view.postings(term.field, term.text)
         if not len(ids) or not len(docs):
             return ids[:0], tf[:0]
@@ -171,6 +175,7 @@ class Executor:
     def run(self, node: Node) -> tuple[np.ndarray, np.ndarray]:
         """(mask, score) of a plan node, both arrays the caller's own; masks
         never include deleted documents."""
+        self.deadline.check()
         if isinstance(node, AnyTerm):
             return self._any_term(node)
         if isinstance(node, PhraseMatch):
@@ -274,6 +279,7 @@ class Executor:
         keys: np.ndarray | None = None
         docs = candidates
         for i in order:
+            self.deadline.check()
             doc_ids, positions = self.view.position_pairs(field, words[i], docs)
             starts = positions - i
             here = _sorted_unique((doc_ids[starts >= 0].astype(np.int64) << 32) | starts[starts >= 0])

@@ -238,7 +238,15 @@ class IndexView:
         return doc_ids, positions
 
     def doc_frequency(self, field: str, term: str) -> int:
-        return len(self.postings(field, term)[0])
+        """Documents holding the term, deleted ones included (as postings
+        counts them): from each segment's table, without reading postings."""
+        total = 0
+        for leaf, reader in zip(self.leaves, self.readers, strict=True):
+            if leaf.arrays is not None:
+                total += leaf.arrays.doc_frequency(field, term)
+            else:
+                total += len(self._segment_postings(leaf, reader, field, term)[0])
+        return total
 
     # -- per-document arrays ---------------------------------------------
     def length_norms(self, field: str) -> np.ndarray:

@@ -58,6 +58,9 @@ def parse_bound(value: str | None, name: str, end: bool) -> datetime | None:
             return moment
     except ValueError:
         raise BadRequest("bad_date", f"'{name}' is not a date (use YYYY-MM-DD or dd/mm/yyyy): {text[:40]!r}") from None
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in Vietnam
+        raise BadRequest("bad_date", f"'{name}' is out of range: it must stay within the years 1 to 9999 "
+                                     f"in Vietnam time: {text[:40]!r}") from None
     if end:
         return datetime.combine(day, time.max)
     return datetime.combine(day, time.min)

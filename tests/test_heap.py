@@ -7,11 +7,9 @@ import threading
 
 import pytest
 
-from indexer.ingest import ingest
 from search.engine import Engine
 from search.heap import HeapTrimmer
 from search.request import SearchRequest
-from tests.helpers import DEMO
 
 
 class Calls:
@@ -53,9 +51,8 @@ def test_a_failed_search_still_counts_as_ended():
     assert calls.count == 2
 
 
-def test_the_engine_trims_after_concurrent_searches(tmp_path):
-    ingest([DEMO], tmp_path / "index", procs=1)
-    engine = Engine(tmp_path / "index")
+def test_the_engine_trims_after_concurrent_searches(demo_index):
+    engine = Engine(demo_index)
     calls = Calls()
     engine._heap = HeapTrimmer(interval=0, trim=calls)
     threads = [threading.Thread(target=engine.search, args=(SearchRequest(q="việt nam"),)) for _ in range(4)]

@@ -25,7 +25,7 @@ RELATED_DEFAULT, RELATED_MAX = 5, 20
 
 @blueprint.get("/api/search")
 def search():
-    output = request.args.get("format") or "json"
+    output = (request.args.get("format") or "").strip() or "json"
     if output not in FORMATS:
         raise ApiError(400, "bad_format", f"'format' must be one of {', '.join(FORMATS)}")
     wanted = SearchRequest.from_params(request.args.get, request.args.getlist)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
+from indexer import pyvi_model
 from search.backends import open_backend
 from search.request import DEFAULT_PAGE_SIZE, FILTER_FIELDS, MAX_QUERY_CHARS
 from search.result import RELAXED_NOTE, partial_note
@@ -49,7 +50,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions[ENGINE_KEY] = open_backend(
         app.config["BACKEND"], app.config["INDEX_DIR"], cluster_dir=app.config["CLUSTER_DIR"],
         refresh_interval=app.config["REFRESH_INTERVAL"], cache_mb=app.config["CACHE_MB"],
-        lock_timeout=app.config["LOCK_TIMEOUT"], search_slots=app.config["SEARCH_SLOTS"])
+        lock_timeout=app.config["LOCK_TIMEOUT"], search_slots=app.config["SEARCH_SLOTS"],
+        deadline=app.config["DEADLINE"])
+    if app.config["API_TOKEN"]:
+        # Writes segment words with pyvi's model, which takes a second or more
+        # to load: load it now (before `vnsearch serve` forks its workers),
+        # not in the first write after a start, which took over 2 s.
+        pyvi_model.tokenizer()
 
     app.register_blueprint(api.blueprint)
     app.register_blueprint(openapi.blueprint)

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from indexer import store
 from indexer.arrays import ArraysMissing
 from search.backend import BackendUnavailable
+from search.deadline import SearchTimeout
 from search.request import MAX_PAGE_SIZE, BadRequest
 from webui.context import is_api_path
 
@@ -56,6 +57,8 @@ MESSAGES_VI = {
     "not_found": "Trang hoặc bài viết bạn tìm không tồn tại hoặc đã bị xóa.",
     "index_missing": "Kho bài viết chưa được lập chỉ mục. Vui lòng quay lại sau.",
     "index_busy": "Kho bài viết đang được cập nhật. Vui lòng thử lại sau ít phút.",
+    "search_timeout": "Tìm kiếm này mất quá nhiều thời gian và đã dừng lại. "
+                      "Vui lòng thử lại, hoặc thu hẹp câu tìm kiếm bằng bộ lọc.",
     "cluster_unavailable": "Cụm máy chủ tìm kiếm đang không trả lời. Vui lòng thử lại sau ít phút.",
     "cluster_error": "Cụm máy chủ tìm kiếm đang gặp sự cố. Vui lòng thử lại sau ít phút.",
     "cluster_partial": "Phần kho chứa bài viết này đang không truy cập được. Vui lòng thử lại sau ít phút.",
@@ -82,6 +85,9 @@ def classify(exc: Exception) -> tuple[int, str, str, dict]:
         return exc.status, exc.code, exc.message, exc.headers
     if isinstance(exc, BadRequest):
         return 400, exc.code, exc.message, {}
+    if isinstance(exc, SearchTimeout):
+        current_app.logger.warning("%s %s: %s", request.method, request.full_path, exc)
+        return 503, "search_timeout", str(exc), {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, store.IndexMissing):
         current_app.logger.error("%s", exc)  # names the directory; clients need not see it
         return 503, "index_missing", "the search index has not been built yet", {}

@@ -28,6 +28,11 @@ from webui.settings import MAX_BODY_BYTES, SETTINGS
 blueprint = Blueprint("openapi", __name__)
 
 NULLABLE_STRING = {"type": ["string", "null"]}
+# What the server parses as a date: an RFC 3339 date or date-time. It also
+# takes dd/mm/yyyy and an ISO datetime without an offset (Vietnam time); the
+# descriptions say so.
+DATE_OR_DATETIME = {"anyOf": [{"format": "date"}, {"format": "date-time"}]}
+TEXT_FIELDS = ("title", "lead", "body")  # an article needs one of them, not blank
 
 
 def _ref(name: str) -> dict:
@@ -94,15 +99,22 @@ SCHEMAS = {
         "title_derived": {"type": "boolean", "description": "title made from the first sentence"},
     }),
     "ArticleInput": {
-        **_obj({**{k: {"type": "string"} for k in ("id", "title", "lead", "body", "author",
-                                                   "category", "source", "url")},
-                "published": {"type": "string", "description": "ISO 8601 date or datetime; "
-                              "without an offset it is Vietnam time"},
-                **{k: {"type": "array", "items": {"type": "string"}}
-                   for k in ("tags", "captions", "images")}},
-               required=[], extra=True),
-        "description": "needs at least one of title, lead, body; without an id, one is derived "
-                       "from the url (or the text), so posting the same article again replaces it",
+        **_obj({
+            "id": {"type": ["string", "null"], "maxLength": 200, "not": {"pattern": "[\\u0000\\t\\n\\r]"},
+                   "description": "at most 200 characters, no tab, newline or NUL; without one (or blank), "
+                                  "one is derived from the url (or the text), so posting the same article "
+                                  "again replaces it"},
+            **{k: NULLABLE_STRING for k in ("title", "lead", "body", "author", "category", "source", "url")},
+            "published": {"type": ["string", "null"], **DATE_OR_DATETIME, "description": (
+                "ISO 8601 date or datetime; without an offset it is Vietnam time. It must stay within the "
+                "years 1 to 9999 once moved to Vietnam time")},
+            **{k: {"type": ["array", "string", "null"], "items": {"type": "string"},
+                   "description": "a list of strings (one string is a list of one)"}
+               for k in ("tags", "captions", "images")}},
+            required=[], extra=True),
+        # null or "" is the same as leaving a field out; other properties are ignored
+        "anyOf": [{"required": [k], "properties": {k: {"type": "string", "pattern": "\\S"}}} for k in TEXT_FIELDS],
+        "description": "needs at least one of title, lead, body that is not blank; other properties are ignored",
     },
     "Related": _obj({"id": {"type": "string"}, "hits": {"type": "array", "items": _ref("Hit")}}),
     "Stats": _obj({
@@ -135,7 +147,8 @@ SCHEMAS = {
 ERROR_TEXT = {
     400: "bad parameter or body (codes: bad_date, bad_size, bad_page, page_too_deep, "
          "query_too_long, bad_sort, bad_author, bad_category, bad_source, bad_format, "
-         "bad_limit, bad_json, bad_article)",
+         "bad_limit, bad_json, bad_article). A date is bad when it cannot be read, when 'from' is after "
+         "'to', or when it leaves the years 1 to 9999 once moved to Vietnam time",
     401: "missing or wrong bearer token (code unauthorized)",
     403: "writes are disabled: no VNSEARCH_API_TOKEN configured (code writes_disabled)",
     404: "unknown article id or path (code not_found)",
@@ -144,7 +157,9 @@ ERROR_TEXT = {
          f"vnsearch serve, bodies over {2 * MAX_BODY_BYTES // (1024 * 1024)} MB are refused by "
          "waitress itself, before buffering, with a plain-text 413",
     500: "unexpected server error, logged (code internal_error); no stack trace is sent",
-    503: "no usable index yet, or it is busy (codes index_missing, index_busy, index_problem); on a Sphinx "
+    503: "the search passed its deadline (VNSEARCH_DEADLINE, 2 s by default, waiting included) and was "
+         "stopped (code search_timeout, with Retry-After); no usable index yet, or it is busy (codes "
+         "index_missing, index_busy, index_problem); on a Sphinx "
          "cluster: it does not answer (cluster_unavailable, cluster_error), an article's shard has no live "
          "mirror (cluster_partial), or writes are not configured (writes_unconfigured, cluster_misconfigured)",
     507: "the disk filled during the write; nothing was committed and the index keeps its last commit "
@@ -157,24 +172,28 @@ def _param(name: str, schema: dict, description: str, **more) -> dict:
 
 
 ID_PARAM = {"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "article id (may contain '/')"}
+            "description": "article id (may contain '/'; GET of an id that ends in '/related' reads the "
+                           "related articles of the id before it)"}
 
 SEARCH_PARAMS = [
     _param("q", {"type": "string", "maxLength": MAX_QUERY_CHARS},
            "query: words (accents optional), \"phrases\", -exclusions, OR, ( ), title:/author:/"
            "category:/source: scopes; empty browses newest first"),
-    _param("from", {"type": "string"}, "earliest date, YYYY-MM-DD, ISO datetime or dd/mm/yyyy"),
-    _param("to", {"type": "string"}, "latest date (a bare date includes the whole day)"),
+    _param("from", {"type": "string", **DATE_OR_DATETIME},
+           "earliest date: YYYY-MM-DD, an ISO datetime (without an offset: Vietnam time) or dd/mm/yyyy"),
+    _param("to", {"type": "string", **DATE_OR_DATETIME},
+           "latest date, in the same forms (a bare date includes the whole day); not before 'from'"),
     *[_param(name, {"type": "array", "items": {"type": "string"}, "maxItems": MAX_FILTER_VALUES},
              f"exact {name}; repeat for several (any of them)", style="form", explode=True)
       for name in FILTER_FIELDS],
     _param("sort", {"type": "string", "enum": list(SORTS), "default": "relevance"}, "order"),
-    _param("page", {"type": "integer", "minimum": 1, "default": 1},
+    _param("page", {"type": "integer", "minimum": 1, "maximum": MAX_RESULT_WINDOW, "default": 1},
            f"page number; page*size may be at most {MAX_RESULT_WINDOW}"),
     _param("size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
            "results per page"),
-    _param("facets", {"type": "string", "enum": ["true", "false"], "default": "true"},
-           "false skips facet counts (faster; 'facets' is then {})"),
+    _param("facets", {"type": "string", "default": "true", "examples": ["true", "false"]},
+           "false, 0 or no (any case) skips facet counts (faster; 'facets' is then {}); any other value "
+           "counts them"),
     _param("format", {"type": "string", "enum": list(FORMATS), "default": "json"},
            f"csv: the first {CSV_ROWS:,} matches as a UTF-8 CSV (with BOM) with columns "
            f"{', '.join(CSV_COLUMNS)}, page and size ignored, cells that a spreadsheet would run "
@@ -193,6 +212,12 @@ def _paths() -> dict:
                 **_errors(400, 503)}}},
         "/api/articles": {"post": {
             "summary": "Add or replace articles (upsert)", "security": [{"bearer": []}],
+            "description": (
+                "A list is taken record by record: records that break ArticleInput are left out, counted in "
+                "'rejected' and named in 'problems', and the others are written (200 or 201). Only when no "
+                "record can be written is the answer 400 (bad_article). A body that is not JSON, holds an "
+                "unpaired UTF-16 surrogate escape, or has a 'published' date out of range is refused whole "
+                "(400). The body is read as JSON whatever its Content-Type."),
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "oneOf": [_ref("ArticleInput"), {"type": "array", "minItems": 1,
                                                   "items": _ref("ArticleInput")}]}}}},
@@ -222,6 +247,24 @@ def _paths() -> dict:
     }
 
 
+# Headers the error answers carry, as the error handler (webui/errors.py) sets them.
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"required": True, "schema": {"type": "string"},
+                               "description": 'Bearer realm="vnsearch"'}},
+    503: {"Retry-After": {"schema": {"type": "integer", "minimum": 0},
+                          "description": "seconds; sent with search_timeout, index_busy and the cluster codes"}},
+}
+
+
+def _error_response(status: int, text: str) -> dict:
+    response = _json(_ref("Error"), text)
+    if status in ERROR_HEADERS:
+        response["headers"] = ERROR_HEADERS[status]
+    if status == 413:  # waitress's own answer to a body it refuses before buffering it
+        response["content"]["text/plain"] = {"schema": {"type": "string"}}
+    return response
+
+
 @blueprint.get("/api/openapi.json")
 def serve_document():
     """The document as JSON (public, like every GET of the API)."""
@@ -234,14 +277,16 @@ def document() -> dict:
         "openapi": "3.1.0",
         "info": {"title": "vnsearch API", "version": "1", "description": (
             "Search a Vietnamese news archive. Every error, whatever the status, has the body "
-            '{"error": {"code": "...", "message": "..."}}. GET endpoints send '
+            '{"error": {"code": "...", "message": "..."}} (but see 413). Query parameters are read '
+            "leniently, as an HTML form sends them: an empty one is the same as an absent one, surrounding "
+            "spaces are ignored, and so are unknown parameters. GET endpoints send "
             "Access-Control-Allow-Origin: *. Writes need 'Authorization: Bearer <token>' and are "
             "visible to searches within about a second. Server settings (environment): "
             f"{settings}.")},
         "paths": _paths(),
         "components": {
             "schemas": SCHEMAS,
-            "responses": {f"E{status}": _json(_ref("Error"), text) for status, text in ERROR_TEXT.items()},
+            "responses": {f"E{status}": _error_response(status, text) for status, text in ERROR_TEXT.items()},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -10,7 +10,8 @@ VNSEARCH_THREADS (8), VNSEARCH_WORKERS (cores, at most 4), VNSEARCH_API_TOKEN
 searches computing at once per process), VNSEARCH_CONNECTIONS (1000 open connections per
 process), VNSEARCH_IDLE_TIMEOUT (30 seconds before an idle or half-sent connection is
 closed), VNSEARCH_SHUTDOWN_TIMEOUT (10 seconds a server process that is stopped or
-replaced keeps answering the requests it has; webui/server.py), VNSEARCH_LOCK_TIMEOUT (60
+replaced keeps answering the requests it has; webui/server.py), VNSEARCH_DEADLINE (2 seconds a
+search may take, search/deadline.py), VNSEARCH_LOCK_TIMEOUT (60
 seconds; how long a write waits for another writer's lock before giving up),
 VNSEARCH_BACKEND (unset: the Whoosh index; sphinx://HOST:PORT: the Sphinx cluster whose
 aggregator is there, search/backend.py) and VNSEARCH_CLUSTER_DIR (that cluster's
@@ -74,6 +75,10 @@ SETTINGS: tuple[tuple[str, str, object, Callable[[str], object], str], ...] = (
      ("searches computing at once in each server process (default 2); the others wait. Python "
       "runs one thread at a time, and each search holds a few arrays the size of the archive, so "
       "more slots add memory, not speed")),
+    ("VNSEARCH_DEADLINE", "DEADLINE", 2.0, seconds,
+     ("seconds a search may hold a server thread, waiting for a search slot included (default 2); "
+      "one that would take longer is stopped and answered 503 search_timeout with Retry-After; "
+      "0 turns the deadline off")),
     ("VNSEARCH_LOCK_TIMEOUT", "LOCK_TIMEOUT", 60.0, seconds,
      ("seconds a write (POST/DELETE here, `vnsearch index` or `delete`) waits while another "
       "process holds the index's write lock before giving up (503 index_busy; default 60)")),
