@@ -3,6 +3,7 @@ hundreds of half-sent requests open, against `vnsearch serve` as shipped."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -14,6 +15,7 @@ import urllib.request
 from helpers import DEMO, ROOT
 
 from indexer.ingest import ingest
+from webui.server import OncePer
 
 HALF_OPEN = 300  # more than waitress's default connection limit (100) per process
 
@@ -48,3 +50,14 @@ def test_half_sent_requests_do_not_starve_other_clients(tmp_path):
         proc.terminate()
         proc.wait(timeout=15)
         proc.stdout.close()
+
+
+def test_waitress_queue_warnings_are_sampled_not_dropped():
+    sampled = OncePer(3600)
+    records = [logging.LogRecord("waitress.queue", logging.WARNING, __file__, 1, "Task queue depth is %d", (n,), None)
+               for n in range(5)]
+    assert [sampled.filter(r) for r in records] == [True, False, False, False, False]
+    sampled._last -= 3600
+    later = logging.LogRecord("waitress.queue", logging.WARNING, __file__, 1, "Task queue depth is %d", (9,), None)
+    assert sampled.filter(later)
+    assert later.getMessage() == "Task queue depth is 9 (and 4 such warnings in the last 3600 s)"
