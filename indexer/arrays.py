@@ -572,6 +572,25 @@ class SegmentArrays:
         bounds, counts = tstart.tolist(), df.tolist()
         return [(raw[bounds[i]:bounds[i + 1]].decode("ascii"), counts[i]) for i in keep.tolist()]
 
+    def compound_terms(self, field: str) -> list[tuple[str, int]]:
+        """The compound words of a field ("thanh_uy": folded syllables joined
+        by "_", as analysis.compound_word writes them) with their document
+        frequencies."""
+        tstart = self._map(f"{field}.tstart.npy")
+        blob = self._terms(field)
+        df = self._map(f"{field}.df.npy")
+        if tstart is None or blob is None or df is None or len(tstart) < 2:
+            return []
+        raw_bytes = np.asarray(blob)
+        joins = raw_bytes == ord("_")
+        bad = ~(_PLAIN_BYTE[raw_bytes] | joins)
+        starts = tstart[:-1]
+        keep = np.flatnonzero((np.add.reduceat(bad.astype(np.int32), starts) == 0)
+                              & (np.add.reduceat(joins.astype(np.int32), starts) > 0) & (np.diff(tstart) > 0))
+        raw = bytes(blob)
+        bounds, counts = tstart.tolist(), df.tolist()
+        return [(raw[bounds[i]:bounds[i + 1]].decode("ascii"), counts[i]) for i in keep.tolist()]
+
     def length_bytes(self, field: str) -> np.ndarray:
         found = self._map(f"len.{field}.npy")
         return found if found is not None else np.zeros(self.doc_count, dtype=np.uint8)

@@ -22,16 +22,33 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from indexer import ingest
+from search.autocomplete import MAX_COMPLETIONS, Completion
 from search.request import SearchRequest
-from search.result import Hit, SearchResult
+from search.result import Export, Hit, SearchResult
 
 SPHINX_SCHEME = "sphinx://"
 WHOOSH = "whoosh"
 
 
 class Backend(Protocol):
+    # Whether search() takes SearchRequest.after (cursor paging) and sets
+    # SearchResult.following, and export() streams every match. A backend
+    # without them answers either with BadRequest (cursor_unsupported,
+    # format_unsupported) and never sets ``following``.
+    cursor_paging: bool
+
     def search(self, request: SearchRequest) -> SearchResult:
         """One page of results, facets and suggestion for a validated request."""
+        ...
+
+    def export(self, request: SearchRequest) -> Export:
+        """Every match of the request in its order, hits read in batches as iterated (format=ndjson)."""
+        ...
+
+    def complete(self, typed: str, limit: int = MAX_COMPLETIONS) -> list[Completion]:
+        """Search as you type: up to ``limit`` completions of the text being
+        typed, from the archive's headlines and leads, accents restored
+        (autocomplete.py); on a Sphinx cluster always none."""
         ...
 
     def get(self, article_id: str) -> dict | None:

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,17 @@ import numpy as np
 
 from indexer import ingest, store
 from search import querylang
+from search.autocomplete import MAX_COMPLETIONS, Completer, Completion
 from search.compiler import Compiler, related_query, related_words
 from search.deadline import DEFAULT_DEADLINE, NEVER, Deadline, SearchTimeout
 from search.executor import Executor
 from search.heap import HeapTrimmer
 from search.highlight import Highlighter
 from search.index_view import DEFAULT_CACHE_MB, NO_DATE, Generation, IndexView, ReadCaches, SegmentFiles
-from search.request import SearchRequest
-from search.result import FacetValue, Hit, SearchResult
+from search.ordering import IdHashes, Order
+from search.plan import QueryPlan
+from search.request import BadRequest, SearchRequest
+from search.result import Export, FacetValue, Hit, SearchResult
 from search.suggest import suggest
 
 FACETS = ("category", "author", "source", "year", "month")
@@ -43,6 +46,8 @@ STATS_FACETS = ("category", "source", "year")
 FACET_LIMIT = 20  # values listed per keyword facet, most frequent first
 SUGGEST_FROM_DOCS = 10  # when the page is empty, accents are read from the first matches
 SEARCH_SLOTS = 2  # searches computing at once per process (VNSEARCH_SEARCH_SLOTS; see Engine.__init__)
+EXPORT_BATCH = 500  # articles read from the index at a time by an export (format=ndjson)
+ID_HASHES_SHARE = 8  # 1/8 of the cache budget keeps the tie-break hashes of whole segments (ordering.py)
 
 
 class ViewState:
@@ -57,6 +62,20 @@ class ViewState:
 
 
 class Engine:
+    # search() continues after a cursor (SearchRequest.after) and export()
+    # streams every match. Cursors and their stability (search/ordering.py):
+    # results are ordered by a key that is the article's own (its score or
+    # publication time, then a hash of its id), and a page after a cursor
+    # holds the matches whose key comes after the cursor's. A date-sorted
+    # cursor continues in any index generation: every article whose
+    # publication time did not change between pages is returned exactly once;
+    # one added or re-dated before the cursor is not shown, after it is; a
+    # deleted one is gone. Scores depend on the whole archive (BM25's
+    # statistics), so a relevance cursor holds its index generation and
+    # continues only in that one: after a write or merge it is refused
+    # (cursor_expired) rather than repeat or skip articles.
+    cursor_paging = True
+
     def __init__(self, index_dir: str | os.PathLike[str] | None = None, refresh_interval: float = 1.0,
                  cache_mb: float = DEFAULT_CACHE_MB, lock_timeout: float | None = None,
                  search_slots: int = SEARCH_SLOTS, deadline: float | None = DEFAULT_DEADLINE) -> None:
@@ -69,7 +88,9 @@ class Engine:
         self._generation: Generation | None = None  # shared by all threads
         self._generation_lock = threading.Lock()
         self._files = SegmentFiles(self.index_dir)  # mapped segment arrays
-        self.caches = ReadCaches(int(cache_mb * (1 << 20)))  # outlive generations
+        budget = int(cache_mb * (1 << 20))
+        self.caches = ReadCaches(budget - budget // ID_HASHES_SHARE)  # outlive generations
+        self._id_hashes = IdHashes(budget // ID_HASHES_SHARE)  # by segment, which never changes
         # Searches running at once in this process. Each holds a few arrays
         # the size of the archive (scores, masks: 1.6 MB each at 400,000
         # articles) and the GIL lets one thread compute at a time anyway, so
@@ -77,6 +98,8 @@ class Engine:
         self._searching = threading.BoundedSemaphore(max(1, search_slots))
         self._heap = HeapTrimmer()  # freed arrays go back to the kernel when searches stop
         self.deadline = deadline  # seconds a search may take, slot wait included (deadline.py)
+        # search as you type: a table per generation, built aside (autocomplete.py)
+        self.completions = Completer(lambda: self._state().view)
 
     # -- views -----------------------------------------------------------
     def _index(self) -> Any:
@@ -121,14 +144,26 @@ class Engine:
         return result
 
     def _search(self, request: SearchRequest, deadline: Deadline = NEVER) -> SearchResult:
-        view = self._state().view
-        plan = Compiler(view).plan(querylang.parse(request.q))
-        sort = "newest" if plan.browse and request.sort == "relevance" else request.sort
+        after = request.after
+        state = self._state()
+        if after is not None and after.generation is not None and after.generation > state.view.shared.number:
+            state = self._local.state = self._new_state()  # made on a commit this thread has yet to see
+        view = state.view
+        plan, sort = _plan(view, request)
+        if after is not None and sort == "relevance" and after.generation != view.shared.number:
+            raise BadRequest("cursor_expired", "the index has changed since this cursor was made, and relevance "
+                                               "scores change with it; start again without 'cursor' (date-sorted "
+                                               "cursors survive changes)")
         executor = Executor(view, scoring=sort == "relevance", deadline=deadline)
-        page_end = request.page * request.size
-        matches = executor.execute(plan, _filter_mask(view, request), page_end)
-        ranked = _rank(view, matches.mask, matches.score, sort, page_end)
-        page_docs = ranked[(request.page - 1) * request.size:page_end]
+        # A cursor keeps the depth of the page that started it: whether a long
+        # query's relaxed matches count (executor.execute's ``wanted``).
+        depth = after.depth if after is not None else request.page * request.size
+        matches = executor.execute(plan, _filter_mask(view, request), depth)
+        order = Order(view, matches.mask, matches.score, sort, self._id_hashes)
+        skip = 0 if after is not None else (request.page - 1) * request.size
+        first, following = order.first(skip + request.size, after)
+        ranked = first.tolist()
+        page_docs = ranked[skip:]
 
         deadline.check()
         highlighter = Highlighter(plan.highlight) if request.highlight else None
@@ -139,15 +174,47 @@ class Engine:
             took_ms=0.0, hits=hits, filters=request.filter_descriptions(),
             relaxed=matches.relaxed, notes=list(plan.notes),
         )
+        if page_docs and following > skip + len(page_docs):
+            result.following = order.position(page_docs[-1], hits[-1].id, depth)
         if request.facets:
             result.facets = _facets(view, matches.mask)
         result.suggestion = suggest(view, executor, plan.words, page_docs or ranked[:SUGGEST_FROM_DOCS],
                                     complete=matches.complete)
         return result
 
+    def export(self, request: SearchRequest) -> Export:
+        """Every match of ``request`` in its order (format=ndjson), with the
+        match set of its first page (``page`` * ``size`` decides whether a long
+        query's relaxed matches count). The order is computed here, within a
+        search slot and the deadline, as document numbers (8 bytes a match,
+        4 more for relevance scores); the hits are read a batch at a time as
+        the batches are iterated, from the same searcher, so the export is one
+        commit's whatever is written meanwhile. A searcher is one thread's:
+        iterate in the thread that called this (waitress does)."""
+        deadline = Deadline(self.deadline)
+        if not self._searching.acquire(timeout=min(deadline.remaining(), threading.TIMEOUT_MAX)):
+            raise SearchTimeout(deadline.seconds)
+        try:
+            with self._heap:
+                state = self._state()
+                view = state.view
+                plan, sort = _plan(view, request)
+                executor = Executor(view, scoring=sort == "relevance", deadline=deadline)
+                matches = executor.execute(plan, _filter_mask(view, request), request.page * request.size)
+                docs = Order(view, matches.mask, matches.score, sort, self._id_hashes).everything()
+                scores = matches.score[docs] if sort == "relevance" else None
+        finally:
+            self._searching.release()
+        return Export(total=len(docs), batches=_exported(state, docs, scores))
+
     def _hit(self, view: IndexView, docnum: int, score: float | None, highlighter: Highlighter | None) -> Hit:
         """One hit; without a highlighter (CSV export) no snippet is made."""
         return Hit.from_stored(view.stored(docnum), score, highlighter)
+
+    def complete(self, typed: str, limit: int = MAX_COMPLETIONS) -> list[Completion]:
+        """Completions of a search being typed (autocomplete.py): from the
+        current generation's table, or the previous one while it is built."""
+        return self.completions.complete(typed, self._state().view.shared.number, limit)
 
     # -- articles --------------------------------------------------------
     def get(self, article_id: str) -> dict | None:
@@ -202,6 +269,22 @@ class Engine:
             return ingest.delete(ids, self.index_dir, lock_timeout=self.lock_timeout)
 
 
+def _plan(view: IndexView, request: SearchRequest) -> tuple[QueryPlan, str]:
+    """The request's plan, and the sort it runs with (browsing: newest first)."""
+    plan = Compiler(view).plan(querylang.parse(request.q))
+    return plan, "newest" if plan.browse and request.sort == "relevance" else request.sort
+
+
+def _exported(state: ViewState, docs: np.ndarray, scores: np.ndarray | None) -> Iterator[list[Hit]]:
+    """The hits of ``docs``, EXPORT_BATCH at a time, read through ``state``
+    (held here, so its searcher stays open until the export ends)."""
+    view = state.view
+    for start in range(0, len(docs), EXPORT_BATCH):
+        batch = docs[start:start + EXPORT_BATCH].tolist()
+        yield [Hit.from_stored(view.stored(d), None if scores is None else float(scores[start + i]), None)
+               for i, d in enumerate(batch)]
+
+
 def _filter_mask(view: IndexView, request: SearchRequest) -> np.ndarray | None:
     """Documents passing every filter of the request (None: no filter)."""
     masks = [view.value_mask(name, values) for name, values in
@@ -216,9 +299,11 @@ def _filter_mask(view: IndexView, request: SearchRequest) -> np.ndarray | None:
 
 def _rank(view: IndexView, mask: np.ndarray, score: np.ndarray, sort: str, limit: int) -> list[int]:
     """Document numbers of the first ``limit`` results in the requested order
-    (ties by document number). Only the matches that can reach the first
-    ``limit`` are sorted: at 400,000 articles, sorting every match by date
-    was a tenth of a query's time."""
+    (ties by document number: for related articles; searches are ordered by
+    ordering.Order, whose ties are the articles' own, so cursors can
+    continue). Only the matches that can reach the first ``limit`` are
+    sorted: at 400,000 articles, sorting every match by date was a tenth of
+    a query's time."""
     docs = np.flatnonzero(mask)
     if not len(docs) or limit <= 0:
         return []

@@ -27,6 +27,21 @@ SORTS = ("relevance", "newest", "oldest")
 FILTER_FIELDS = {"category": "categories", "author": "authors", "source": "sources"}
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where a cursor continues (search/cursor.py; search/ordering.py): after
+    the article ``id`` whose sort key was ``value`` (relevance: its score;
+    newest/oldest: its publication time as a Whoosh long, None if undated).
+    ``depth`` is the page * size of the page that started the sequence: it
+    decided whether a long query's relaxed matches count, and every page of
+    the sequence keeps that decision. ``generation``: for relevance, the index
+    generation the score belongs to (scores change when the index does)."""
+    value: float | int | None
+    id: str
+    depth: int
+    generation: int | None = None
+
+
 class BadRequest(ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -92,6 +107,7 @@ class SearchRequest:
     size: int = DEFAULT_PAGE_SIZE
     facets: bool = True
     highlight: bool = True
+    after: Position | None = None  # continue after this position (cursor=), instead of ``page``
 
     @classmethod
     def from_params(cls, get: Callable[[str], str | None], getlist: Callable[[str], list[str]]) -> SearchRequest:

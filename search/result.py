@@ -8,9 +8,11 @@ and marks are the same whichever served them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from search.highlight import Highlighter
+from search.request import Position
 
 # What the page and the terminal say when ``relaxed`` is true.
 RELAXED_NOTE = "Không có bài nào chứa tất cả các từ; đang hiển thị những bài chứa nhiều từ nhất."
@@ -85,6 +87,11 @@ class SearchResult:
     # False on the embedded index.
     partial: bool = False
     missing_shards: list[int] = field(default_factory=list)  # which shards (-1: one that cannot be named)
+    # Where the next page continues (the last hit's position), None on the
+    # last page or where the backend has no cursors; the web layer signs it
+    # into ``next_cursor`` (search/cursor.py).
+    following: Position | None = None
+    next_cursor: str | None = None
 
     @property
     def pages(self) -> int:
@@ -103,4 +110,14 @@ class SearchResult:
             "notes": self.notes,
             "partial": self.partial,
             "missing_shards": self.missing_shards,
+            "next_cursor": self.next_cursor,
         }
+
+
+@dataclass
+class Export:
+    """Every match of a request, in its order (format=ndjson): how many, and
+    the hits without snippets, in batches read from the index as they are
+    iterated, so only one batch is held at a time."""
+    total: int
+    batches: Iterator[list[Hit]]

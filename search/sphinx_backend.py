@@ -23,6 +23,7 @@ import numpy as np
 
 from indexer import ingest
 from indexer.schema import build_schema
+from search.autocomplete import MAX_COMPLETIONS, Completion
 from search.backend import BackendUnavailable
 from search.cluster import LAYOUT_FILE, ClusterError, Layout
 from search.cluster_nodes import dead_shards, node_status
@@ -31,8 +32,8 @@ from search.cluster_writes import ClusterWriter
 from search.compiler import related_query, related_words
 from search.engine import STATS_FACETS
 from search.highlight import Highlighter
-from search.request import SearchRequest
-from search.result import FacetValue, Hit, SearchResult
+from search.request import BadRequest, SearchRequest
+from search.result import Export, FacetValue, Hit, SearchResult
 from search.sphinx_batches import candidates_from, facet_statements, run, term_statements
 from search.sphinx_documents import placement
 from search.sphinx_ingest import count_outcomes
@@ -42,6 +43,9 @@ from search.sphinx_scoring import CandidateScorer, Statistics
 from search.sphinx_search import RERANK_CANDIDATES, Searcher
 from search.sphinx_stats import ClusterStatistics
 from search.sphinxql import Connection, SphinxError, SphinxUnavailable
+
+CURSORS_UNSUPPORTED = ("'cursor' is not available on a Sphinx cluster, which ranks only its best candidates; "
+                       "use 'page' (page * size up to the result window)")
 
 
 class SphinxBackend:
@@ -75,9 +79,29 @@ class SphinxBackend:
             raise BackendUnavailable("cluster_misconfigured", str(exc)) from None
 
     # -- search ------------------------------------------------------------
+    # No cursors and no full exports: the cluster ranks by relevance only its
+    # best candidates (a multiple of RERANK_CANDIDATES up to the page), so it
+    # cannot continue after an arbitrary score, nor list every match in order.
+    cursor_paging = False
+
     def search(self, request: SearchRequest) -> SearchResult:
+        if request.after is not None:
+            raise BadRequest("cursor_unsupported", CURSORS_UNSUPPORTED)
         with self._answering():
             return Searcher(self.cluster, self.statistics, self.candidate_limit).search(request)
+
+    def export(self, request: SearchRequest) -> Export:
+        raise BadRequest("format_unsupported", "format=ndjson (every match) is not available on a Sphinx cluster, "
+                                               "which ranks only its best candidates; use page= with format=json "
+                                               "or csv")
+
+    def complete(self, typed: str, limit: int = MAX_COMPLETIONS) -> list[Completion]:
+        """No search as you type on a cluster (yet): always none, so the
+        search page's box simply shows no list. The Whoosh engine builds its
+        table from every stored headline in each process; here that would
+        mean reading the whole archive back from the shards, per process and
+        generation. A cluster would rather keep the table on its own nodes."""
+        return []
 
     # -- articles ----------------------------------------------------------
     def get(self, article_id: str) -> dict | None:

@@ -134,7 +134,8 @@ def test_script_payloads_in_an_article_run_nothing(base_url, page):
     for path in ("/articles/xss-1", "/?q=alert", "/?q=tin+gia+mao"):
         page.goto(base_url + path)
         page.wait_for_load_state("load")
-        assert page.evaluate("document.scripts.length") == 0
+        # no payload became a script: the only one is our own file, on the search page
+        assert _scripts(page) == ([] if path.startswith("/articles/") else ["/static/suggest.js"])
         assert page.locator("img").count() == 0  # no payload became an element
     page.goto(base_url + "/articles/xss-1")
     assert page.locator("h1").inner_text() == XSS_ARTICLE["title"]  # shown as text
@@ -144,6 +145,79 @@ def test_script_payloads_in_an_article_run_nothing(base_url, page):
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "xss-article-search.png"), full_page=True)
     assert page.problems == []  # no dialog opened, nothing tripped the CSP
+
+
+# -- search as you type (webui/static/suggest.js) ----------------------------------
+def test_typing_without_accents_suggests_and_the_keyboard_picks(base_url, page):
+    SHOTS.mkdir(exist_ok=True)
+    page.goto(base_url + "/")
+    box = page.get_by_role("combobox", name="Từ khóa")  # the script made the box a combobox
+    assert box.get_attribute("aria-expanded") == "false"
+    box.press_sequentially("bi thu thanh u", delay=40)  # keystrokes: debounced, stale requests cancelled
+    listbox = page.get_by_role("listbox", name="Gợi ý tìm kiếm")
+    listbox.wait_for()
+    options = listbox.get_by_role("option")
+    assert options.first.inner_text().lower() == "bí thư thành ủy"
+    assert options.first.locator("mark").inner_text() == "Bí thư Thành ủ"  # the typed part
+    assert "Bí thư Thành ủy TP.HCM: Bố trí cán bộ trẻ về cơ sở" in options.all_inner_texts()
+    assert box.get_attribute("aria-expanded") == "true"
+    assert box.get_attribute("aria-controls") == listbox.get_attribute("id")
+    assert "gợi ý" in page.get_by_role("status").inner_text()  # told to a screen reader
+    # down and up again: the active option is the box's aria-activedescendant
+    box.press("ArrowDown")
+    box.press("ArrowDown")
+    assert box.get_attribute("aria-activedescendant") == options.nth(1).get_attribute("id")
+    assert options.nth(1).get_attribute("aria-selected") == "true"
+    box.press("ArrowUp")
+    assert box.get_attribute("aria-activedescendant") == options.first.get_attribute("id")
+    assert options.first.get_attribute("aria-selected") == "true"
+    assert options.nth(1).get_attribute("aria-selected") == "false"
+    page.screenshot(path=str(SHOTS / "suggest.png"))
+    box.press("Enter")
+    page.wait_for_url("**/?q=B*")
+    assert box.input_value().lower() == "bí thư thành ủy"
+    assert page.locator(".hit h2").first.inner_text() == "Bí thư Thành ủy TP.HCM: Bố trí cán bộ trẻ về cơ sở"
+    assert box.get_attribute("aria-expanded") == "false"
+    # Escape closes the list; the box keeps what was typed
+    box.fill("")
+    box.press_sequentially("da n", delay=40)
+    listbox.wait_for()
+    box.press("Escape")
+    listbox.wait_for(state="hidden")
+    assert box.input_value() == "da n" and box.get_attribute("aria-expanded") == "false"
+    assert page.problems == []
+
+
+def test_a_stored_script_in_a_headline_is_text_in_the_list(base_url, page):
+    _post(base_url, XSS_ARTICLE)
+    page.goto(base_url + "/")
+    page.get_by_label("Từ khóa").press_sequentially("script alert", delay=40)
+    option = page.get_by_role("listbox", name="Gợi ý tìm kiếm").get_by_role("option")
+    option.first.wait_for()
+    assert option.all_inner_texts() == [XSS_ARTICLE["title"]]  # "<script>alert(1)</script> Tin giả mạo"
+    assert option.first.locator("mark").inner_text() == "script>alert"
+    assert option.first.locator("script, img").count() == 0
+    assert _scripts(page) == ["/static/suggest.js"]
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "suggest-xss.png"))
+    assert page.problems == []  # no dialog opened, nothing tripped the CSP
+
+
+def test_without_javascript_the_search_box_is_a_plain_form(base_url, page):
+    context = page.context.browser.new_context(java_script_enabled=False, locale="vi-VN")
+    plain = context.new_page()
+    plain.goto(base_url + "/")
+    box = plain.get_by_label("Từ khóa")
+    box.fill("bi thu thanh uy")
+    box.press("Enter")
+    plain.wait_for_url("**/?q=bi+thu+thanh+uy**")
+    assert plain.locator(".hit h2").first.inner_text() == "Bí thư Thành ủy TP.HCM: Bố trí cán bộ trẻ về cơ sở"
+    assert plain.locator("#q-suggestions").count() == 0 and box.get_attribute("role") is None
+    context.close()
+
+
+def _scripts(page) -> list[str]:
+    return page.evaluate("Array.from(document.scripts, s => s.getAttribute('src'))")
 
 
 def _hit_categories(page) -> list[str]:

@@ -12,14 +12,15 @@ import json
 
 from flask import Blueprint, current_app, jsonify, request
 
-from search.request import SearchRequest
-from webui import feeds, urls
+from search.autocomplete import MAX_COMPLETIONS
+from search.request import MAX_QUERY_CHARS, BadRequest, SearchRequest
+from webui import exports, feeds, urls
 from webui.context import engine
 from webui.errors import ApiError
 
 blueprint = Blueprint("api", __name__)
 
-FORMATS = ("json", "csv", "atom")
+FORMATS = ("json", "csv", "atom", "ndjson")
 RELATED_DEFAULT, RELATED_MAX = 5, 20
 
 
@@ -29,6 +30,9 @@ def search():
     if output not in FORMATS:
         raise ApiError(400, "bad_format", f"'format' must be one of {', '.join(FORMATS)}")
     wanted = SearchRequest.from_params(request.args.get, request.args.getlist)
+    wanted = exports.continued(wanted, request.args.get("cursor"), output)
+    if output == "ndjson":
+        return exports.ndjson_response(wanted)  # every match, streamed
     if output == "csv":
         # An export: the first CSV_ROWS matches in the requested order, no facets.
         wanted = dataclasses.replace(wanted, page=1, size=feeds.CSV_ROWS, facets=False,
@@ -39,7 +43,7 @@ def search():
         result = engine().search(wanted)
         return feeds.atom_response(result, self_url=request.url,
                                    page_url=urls.search_url(request.args, external=True, format=None))
-    return jsonify(engine().search(wanted).to_json())
+    return jsonify(exports.sign(engine().search(wanted), wanted).to_json())
 
 
 @blueprint.get("/api/articles/<path:article_id>")
@@ -57,6 +61,18 @@ def related(article_id: str):
     if hits is None:
         raise _unknown(article_id)
     return jsonify({"id": article_id, "hits": [hit.to_json() for hit in hits]})
+
+
+@blueprint.get("/api/suggest")
+def suggest():
+    """Search as you type: completions of ``q`` (search/autocomplete.py)."""
+    typed = request.args.get("q") or ""
+    if len(typed) > MAX_QUERY_CHARS:  # the same limit, and answer, as a search
+        raise BadRequest("query_too_long",
+                         f"the query is {len(typed):,} characters; the limit is {MAX_QUERY_CHARS:,}")
+    limit = _whole_number(request.args.get("limit"), "limit", MAX_COMPLETIONS, MAX_COMPLETIONS)
+    completions = engine().complete(typed, limit=limit)
+    return jsonify({"query": typed, "suggestions": [c.to_json() for c in completions]})
 
 
 @blueprint.get("/api/stats")
@@ -112,6 +128,19 @@ def _limit(value) -> int:
         number = 0
     if not 1 <= number <= RELATED_MAX:
         raise ApiError(400, "bad_limit", f"'limit' must be a whole number from 1 to {RELATED_MAX}")
+    return number
+
+
+def _whole_number(value, name: str, default: int, maximum: int) -> int:
+    """A parameter from 1 to ``maximum`` (400 bad_<name> otherwise); empty: ``default``."""
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= maximum:
+        raise ApiError(400, f"bad_{name}", f"'{name}' must be a whole number from 1 to {maximum}")
     return number
 
 

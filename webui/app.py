@@ -15,17 +15,20 @@ from flask.json.provider import DefaultJSONProvider
 
 from indexer import pyvi_model
 from search.backends import open_backend
+from search.cursor import CursorCodec, new_secret
 from search.request import DEFAULT_PAGE_SIZE, FILTER_FIELDS, MAX_QUERY_CHARS
 from search.result import RELAXED_NOTE, partial_note
 from webui import api, errors, feeds, filters, openapi, pages, urls
-from webui.context import ENGINE_KEY, is_api_path
+from webui.context import CURSORS_KEY, ENGINE_KEY, is_api_path
 from webui.settings import MAX_BODY_BYTES, settings_from_env
 
-# No script at all: the site works without JavaScript, so the policy can
-# forbid every script, inline or not. Inline SVG uses presentation
-# attributes, not style attributes, so style-src needs no 'unsafe-inline'.
+# The site works without JavaScript; the one script, the search box's
+# suggestions (static/suggest.js), is a same-origin file, so the policy
+# forbids every other script, inline ones included. Inline SVG uses
+# presentation attributes, not style attributes, so style-src needs no
+# 'unsafe-inline'.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+    "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'; img-src 'self' data:"
 )
 
@@ -52,6 +55,9 @@ def create_app(config: dict | None = None) -> Flask:
         refresh_interval=app.config["REFRESH_INTERVAL"], cache_mb=app.config["CACHE_MB"],
         lock_timeout=app.config["LOCK_TIMEOUT"], search_slots=app.config["SEARCH_SLOTS"],
         deadline=app.config["DEADLINE"])
+    # Made here, before `vnsearch serve` forks its workers, so that all of
+    # them sign and check cursors with the same secret.
+    app.extensions[CURSORS_KEY] = CursorCodec(new_secret(app.config["CURSOR_SECRET"]))
     if app.config["API_TOKEN"]:
         # Writes segment words with pyvi's model, which takes a second or more
         # to load: load it now (before `vnsearch serve` forks its workers),

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from search.engine import FACETS
+from search.autocomplete import MAX_COMPLETIONS
+from search.cursor import MAX_CURSOR_CHARS
+from search.engine import EXPORT_BATCH, FACETS
 from search.request import (
     DEFAULT_PAGE_SIZE,
     FILTER_FIELDS,
@@ -22,6 +24,7 @@ from search.request import (
     SORTS,
 )
 from webui.api import FORMATS, RELATED_DEFAULT, RELATED_MAX
+from webui.exports import EXPORT_STREAMS, NDJSON
 from webui.feeds import CSV_COLUMNS, CSV_ROWS
 from webui.settings import MAX_BODY_BYTES, SETTINGS
 
@@ -87,6 +90,9 @@ SCHEMAS = {
             "false on the embedded Whoosh index")},
         "missing_shards": {"type": "array", "items": {"type": "integer"}, "description": (
             "which shards are missing when partial (-1: one that could not be named); empty otherwise")},
+        "next_cursor": {"type": ["string", "null"], "description": (
+            "the page after this one: pass it as 'cursor' with the same q, filters, sort and size (and no "
+            "'page'). null on the last page, and always on a Sphinx cluster")},
     }),
     "Article": _obj({
         "id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
@@ -142,13 +148,26 @@ SCHEMAS = {
                      "description": "one line per rejected record, naming its position"},
     }),
     "Deleted": _obj({"deleted": {"type": "array", "items": {"type": "string"}}}),
+    "Suggestions": _obj({
+        "query": {"type": "string", "description": "q as received"},
+        "suggestions": {"type": "array", "maxItems": MAX_COMPLETIONS, "items": _obj({
+            "text": {"type": "string", "description": "the completion, as the archive writes it (accents "
+                                                      "restored): put it in the search box"},
+            "html": {"type": "string", "description": "the same text, escaped HTML, with the typed part in "
+                                                      "<mark> (the only markup)"},
+        }), "description": "most used first (recent articles count more); empty when nothing completes q"},
+    }),
 }
 
 ERROR_TEXT = {
     400: "bad parameter or body (codes: bad_date, bad_size, bad_page, page_too_deep, "
          "query_too_long, bad_sort, bad_author, bad_category, bad_source, bad_format, "
-         "bad_limit, bad_json, bad_article). A date is bad when it cannot be read, when 'from' is after "
-         "'to', or when it leaves the years 1 to 9999 once moved to Vietnam time",
+         "bad_limit, bad_json, bad_article, bad_cursor, cursor_expired, cursor_unsupported, "
+         "format_unsupported). A date is bad when it cannot be read, when 'from' is after "
+         "'to', or when it leaves the years 1 to 9999 once moved to Vietnam time. A cursor is bad when it was "
+         "changed or cut short, made for another search (q, filters, sort, size) or under another "
+         "VNSEARCH_CURSOR_SECRET (or before a restart without one), given with a page other than 1 (bad_page) "
+         "or with a format other than json; a relevance cursor has expired once the index changed",
     401: "missing or wrong bearer token (code unauthorized)",
     403: "writes are disabled: no VNSEARCH_API_TOKEN configured (code writes_disabled)",
     404: "unknown article id or path (code not_found)",
@@ -158,7 +177,8 @@ ERROR_TEXT = {
          "waitress itself, before buffering, with a plain-text 413",
     500: "unexpected server error, logged (code internal_error); no stack trace is sent",
     503: "the search passed its deadline (VNSEARCH_DEADLINE, 2 s by default, waiting included) and was "
-         "stopped (code search_timeout, with Retry-After); no usable index yet, or it is busy (codes "
+         "stopped (code search_timeout, with Retry-After); format=ndjson while this server process already "
+         f"streams {EXPORT_STREAMS} exports (export_busy, with Retry-After); no usable index yet, or it is busy (codes "
          "index_missing, index_busy, index_problem); on a Sphinx "
          "cluster: it does not answer (cluster_unavailable, cluster_error), an article's shard has no live "
          "mirror (cluster_partial), or writes are not configured (writes_unconfigured, cluster_misconfigured)",
@@ -188,16 +208,40 @@ SEARCH_PARAMS = [
       for name in FILTER_FIELDS],
     _param("sort", {"type": "string", "enum": list(SORTS), "default": "relevance"}, "order"),
     _param("page", {"type": "integer", "minimum": 1, "maximum": MAX_RESULT_WINDOW, "default": 1},
-           f"page number; page*size may be at most {MAX_RESULT_WINDOW}"),
+           f"page number; page*size may be at most {MAX_RESULT_WINDOW} (to go deeper, follow next_cursor); "
+           "not with 'cursor'"),
     _param("size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
            "results per page"),
     _param("facets", {"type": "string", "default": "true", "examples": ["true", "false"]},
            "false, 0 or no (any case) skips facet counts (faster; 'facets' is then {}); any other value "
            "counts them"),
+    _param("cursor", {"type": "string", "maxLength": MAX_CURSOR_CHARS}, (
+        "continue after the last hit of an earlier page: its next_cursor, sent with the same q, filters, sort "
+        "and size, without 'page'. There is no page*size limit. Results are ordered by score or publication "
+        "time, equal ones by a hash of the article id, so the order does not depend on how the index is "
+        "stored. The cursor is opaque and signed (HMAC-SHA256): one changed, cut short, made for another "
+        "search or by a server with another secret is refused (400 bad_cursor). How long it stays valid: no "
+        "time limit, as long as the server's secret (VNSEARCH_CURSOR_SECRET; unset, until the server "
+        "restarts). Sorted by date (newest, oldest, and an empty query), it continues in any later state of "
+        "the index: every article whose publication time did not change in between is returned exactly once "
+        "over the pages; one added (or re-dated) before the cursor's position is not shown, after it is; a "
+        "deleted one is not. Sorted by relevance, scores depend on the whole archive, so the cursor continues "
+        "only in the index generation it was made in; after a write or merge (visible within about a second) "
+        "it is refused with 400 cursor_expired, rather than repeat or skip articles: start again, or sort by "
+        "date. A cursor keeps the match set of the page that started it (whether a long query's relaxed "
+        "matches count). Only with format=json; not on a Sphinx cluster (400 cursor_unsupported)")),
     _param("format", {"type": "string", "enum": list(FORMATS), "default": "json"},
            f"csv: the first {CSV_ROWS:,} matches as a UTF-8 CSV (with BOM) with columns "
            f"{', '.join(CSV_COLUMNS)}, page and size ignored, cells that a spreadsheet would run "
-           "as a formula prefixed with an apostrophe. atom: an Atom 1.0 feed of the page, newest first"),
+           "as a formula prefixed with an apostrophe. atom: an Atom 1.0 feed of the page, newest first. "
+           f"ndjson ({NDJSON}): every match, one Hit object per line (snippet empty), in the requested "
+           "order with the filters applied, streamed without Content-Length; X-Total-Count says how many "
+           "lines come. page and size are ignored, but for the match set, which is the first page's (a long "
+           "query's relaxed matches count when its full matches do not fill 'size'). The lines come from one "
+           f"commit of the index, read {EXPORT_BATCH} articles at a time; at most {EXPORT_STREAMS} exports "
+           "stream at once per server process (503 export_busy). A failure after the first line ends the "
+           'stream with one line {"error": {"code": ..., "message": ...}}. Not on a Sphinx cluster (400 '
+           "format_unsupported)"),
 ]
 
 
@@ -205,10 +249,16 @@ def _paths() -> dict:
     return {
         "/api/search": {"get": {
             "summary": "Search articles", "parameters": SEARCH_PARAMS,
-            "responses": {"200": {"description": "one page of results", "content": {
-                "application/json": {"schema": _ref("SearchResult")},
-                "text/csv": {"schema": {"type": "string"}},
-                "application/atom+xml": {"schema": {"type": "string"}}}},
+            "responses": {"200": {
+                "description": "one page of results (format=ndjson: every match)",
+                "headers": {"X-Total-Count": {"schema": {"type": "integer", "minimum": 0}, "description": (
+                    "format=csv and ndjson: how many articles match (ndjson: how many lines follow)")}},
+                "content": {
+                    "application/json": {"schema": _ref("SearchResult")},
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/atom+xml": {"schema": {"type": "string"}},
+                    NDJSON: {"schema": {"type": "string"}, "description": (
+                        "one JSON object per line: a Hit (see components), or, last, an Error")}}},
                 **_errors(400, 503)}}},
         "/api/articles": {"post": {
             "summary": "Add or replace articles (upsert)", "security": [{"bearer": []}],
@@ -237,6 +287,22 @@ def _paths() -> dict:
                                                       "maximum": RELATED_MAX,
                                                       "default": RELATED_DEFAULT}, "how many")],
             "responses": {"200": _json(_ref("Related"), "related articles"), **_errors(400, 404, 503)}}},
+        "/api/suggest": {"get": {
+            "summary": "Search as you type: completions of a search being typed",
+            "description": (
+                f"Up to {MAX_COMPLETIONS} completions of q drawn from the archive's headlines and leads: "
+                "phrases (compound words, names, set phrases: 'bi thu thanh u' -> 'Bí thư Thành ủy') and "
+                "headlines, each as the archive writes it, so accents are restored. q is read as a search "
+                "reads it: with or without accents, NFC or NFD, either tone placement; its last word may be "
+                "incomplete (unless q ends with a space). Ranked by how many articles use them, recent ones "
+                "counting more. Built per index generation in the background: a write shows within seconds. "
+                "On a Sphinx cluster the list is always empty"),
+            "parameters": [
+                _param("q", {"type": "string", "maxLength": MAX_QUERY_CHARS}, "the text typed so far"),
+                _param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_COMPLETIONS,
+                                 "default": MAX_COMPLETIONS}, "how many at most"),
+            ],
+            "responses": {"200": _json(_ref("Suggestions"), "completions"), **_errors(400, 503)}}},
         "/api/stats": {"get": {"summary": "Index statistics",
                                "responses": {"200": _json(_ref("Stats"), "statistics"), **_errors(503)}}},
         "/api/openapi.json": {"get": {"summary": "This document",
@@ -252,7 +318,8 @@ ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"required": True, "schema": {"type": "string"},
                                "description": 'Bearer realm="vnsearch"'}},
     503: {"Retry-After": {"schema": {"type": "integer", "minimum": 0},
-                          "description": "seconds; sent with search_timeout, index_busy and the cluster codes"}},
+                          "description": "seconds; sent with search_timeout, index_busy, export_busy and the "
+                                         "cluster codes"}},
 }
 
 

@@ -6,7 +6,8 @@ documented. Unset or empty variables take the default:
 
 VNSEARCH_INDEX (index_data), VNSEARCH_HOST (127.0.0.1), VNSEARCH_PORT (8000),
 VNSEARCH_THREADS (8), VNSEARCH_WORKERS (cores, at most 4), VNSEARCH_API_TOKEN
-(unset: writes answer 403), VNSEARCH_CACHE_MB (64 per process), VNSEARCH_SEARCH_SLOTS (2
+(unset: writes answer 403), VNSEARCH_CURSOR_SECRET (signs the search cursors;
+unset: a random secret per server start, search/cursor.py), VNSEARCH_CACHE_MB (64 per process), VNSEARCH_SEARCH_SLOTS (2
 searches computing at once per process), VNSEARCH_CONNECTIONS (1000 open connections per
 process), VNSEARCH_IDLE_TIMEOUT (30 seconds before an idle or half-sent connection is
 closed), VNSEARCH_SHUTDOWN_TIMEOUT (10 seconds a server process that is stopped or
@@ -58,6 +59,11 @@ SETTINGS: tuple[tuple[str, str, object, Callable[[str], object], str], ...] = (
     ("VNSEARCH_API_TOKEN", "API_TOKEN", None, str,
      ("bearer token for POST/DELETE /api/articles, ASCII (e.g. python -c 'import secrets; "
       "print(secrets.token_urlsafe(32))'); unset disables writes (403)")),
+    ("VNSEARCH_CURSOR_SECRET", "CURSOR_SECRET", None, str,
+     ("secret that signs the search cursors (next_cursor, cursor=) with HMAC-SHA256; unset: a random one "
+      "made when the server starts and shared by its worker processes, so cursors stop working when the "
+      "server restarts (a rolling restart, SIGHUP, keeps them). Set the same value on every server behind "
+      "one address")),
     ("VNSEARCH_CACHE_MB", "CACHE_MB", 64, whole_number,
      ("megabytes each server process may keep in its read caches (decoded postings, phrase "
       "positions, filter masks), whatever clients send; the index itself is read from its files "
