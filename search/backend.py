@@ -59,6 +59,11 @@ class Backend(Protocol):
         """More like this article (None: no such article)."""
         ...
 
+    def warm(self) -> None:
+        """Read now what every search needs, before `vnsearch serve` forks its
+        workers, so they start warm and share it (or nothing to do)."""
+        ...
+
     def stats(self) -> dict:
         """Figures for /api/stats and `vnsearch stats`: documents, size, fields, facets."""
         ...

@@ -28,12 +28,20 @@ import numpy as np
 from indexer import ingest, store
 from search import querylang
 from search.autocomplete import MAX_COMPLETIONS, Completer, Completion
-from search.compiler import Compiler, related_query, related_words
+from search.compiler import FIELD_WEIGHTS, Compiler, related_query, related_words
 from search.deadline import DEFAULT_DEADLINE, NEVER, Deadline, SearchTimeout
 from search.executor import Executor
 from search.heap import HeapTrimmer
 from search.highlight import Highlighter
-from search.index_view import DEFAULT_CACHE_MB, NO_DATE, Generation, IndexView, ReadCaches, SegmentFiles
+from search.index_view import (
+    DEFAULT_CACHE_MB,
+    NO_DATE,
+    VOCABULARY_THREAD,
+    Generation,
+    IndexView,
+    ReadCaches,
+    SegmentFiles,
+)
 from search.ordering import IdHashes, Order
 from search.plan import QueryPlan
 from search.request import BadRequest, SearchRequest
@@ -43,6 +51,7 @@ from search.suggest import suggest
 FACETS = ("category", "author", "source", "year", "month")
 DATE_FACETS = ("year", "month")  # listed in date order, all of them
 STATS_FACETS = ("category", "source", "year")
+SCORED_FIELDS = ("content", *FIELD_WEIGHTS)  # the text fields BM25 reads (compiler.py)
 FACET_LIMIT = 20  # values listed per keyword facet, most frequent first
 SUGGEST_FROM_DOCS = 10  # when the page is empty, accents are read from the first matches
 SEARCH_SLOTS = 2  # searches computing at once per process (VNSEARCH_SEARCH_SLOTS; see Engine.__init__)
@@ -128,6 +137,28 @@ class Engine:
                 state = self._new_state()  # the old searcher closes with its state
         self._local.state = state
         return state
+
+    def warm(self) -> None:
+        """Open the index and build the current generation's per-document
+        arrays (BM25 norms, facet codes, dates) and its spelling vocabulary.
+        `vnsearch serve` calls it before forking its workers: they start warm
+        (the first searches on a fresh 400,000-article server waited for
+        these past the 2 s deadline), and the pages stay shared between them
+        until a write makes a new generation. Nothing here is left locked or
+        running, which a fork would copy."""
+        if not store.index_exists(self.index_dir):
+            return
+        view = self._state().view
+        for field in SCORED_FIELDS:
+            view.length_norms(field)
+        for name in FACETS:
+            view.codes(name)
+        view.dates()
+        view.shared.build_vocabulary(view.readers)
+        for thread in threading.enumerate():  # the generation's own builder, done by now
+            if thread.name == VOCABULARY_THREAD:
+                thread.join()
+        self._local.state = None  # the searcher's files: the workers open their own
 
     # -- search ----------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:

@@ -47,6 +47,7 @@ DEFAULT_CACHE_MB = 64
 # Shares of the cache budget: merged and decoded postings, position blocks
 # for phrase checks, filter masks (one byte per article each).
 POSTINGS_SHARE, BLOCKS_SHARE, MASKS_SHARE = 0.5, 0.25, 0.25
+VOCABULARY_THREAD = "vnsearch-vocabulary"
 
 
 class ReadCaches:
@@ -127,7 +128,7 @@ class Generation:
         self.vocabulary_lock = threading.Lock()
         if all(leaf.arrays is not None for leaf in self.leaves):  # no Whoosh reads: build it now, aside
             threading.Thread(target=self.build_vocabulary, args=([None] * len(self.leaves),),
-                             name="vnsearch-vocabulary", daemon=True).start()
+                             name=VOCABULARY_THREAD, daemon=True).start()
 
     def build_vocabulary(self, readers: list[Any]) -> Vocabulary:
         """Folded syllables of the content field with their document

@@ -169,6 +169,9 @@ class SphinxBackend:
                            for name in STATS_FACETS},
             }
 
+    def warm(self) -> None:
+        """Nothing: each server worker connects to the cluster on its first request."""
+
     def health(self) -> dict:
         """"ok", or "degraded" when a shard has no live mirror (its articles
         are missing from every result); BackendUnavailable when the

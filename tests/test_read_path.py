@@ -252,3 +252,22 @@ def test_searches_computing_at_once_are_bounded_by_the_slots(slice_index, monkey
     for thread in threads:
         thread.join()
     assert peak[0] == slots
+
+
+def test_warming_builds_what_every_search_reads_and_leaves_nothing_running(slice_index):
+    engine = Engine(slice_index)
+    engine.warm()
+    shared = engine._generation
+    assert shared is not None
+    assert set(shared.norms) == {"content", "title", "lead", "captions"}
+    assert {"category", "author", "source", "year", "month"} <= set(shared.codes)
+    assert shared.dates is not None and shared.vocabulary is not None
+    assert not any(t.name == "vnsearch-vocabulary" for t in threading.enumerate())  # safe to fork now
+    assert getattr(engine._local, "state", None) is None  # its searcher closed: workers open their own
+    warm = result_json(engine, "kinh te", {})
+    assert engine._generation is shared  # the search used what was warmed
+    assert warm == result_json(Engine(slice_index), "kinh te", {})
+
+
+def test_warming_an_engine_without_an_index_does_nothing(tmp_path):
+    Engine(tmp_path / "none").warm()

@@ -59,6 +59,7 @@ from waitress.task import WSGITask
 from indexer import store
 from search.backend import BadBackend, is_sphinx
 from webui.app import create_app
+from webui.context import ENGINE_KEY
 from webui.settings import MAX_BODY_BYTES, settings_from_env
 
 Report = Callable[[str], None]  # a worker telling the main process "ready" or "draining"
@@ -92,6 +93,8 @@ def serve(index_dir=None, host=None, port=None, backend=None, cluster_dir=None) 
         if not store.index_exists(index_path):
             print(f"vnsearch: warning: no index at {index_path} yet; searches answer 503 until "
                   f"`vnsearch index FILES --index {index_path}` builds one", file=sys.stderr)
+        else:
+            _warm(app)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"vnsearch: warning: listening on {host}, reachable from other machines",
               file=sys.stderr)
@@ -145,6 +148,15 @@ def _allow_open_files(wanted: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (OSError, ValueError):
         pass
+
+
+def _warm(app) -> None:
+    """The workers are forked from this process: what it reads now, they
+    share and need not read again (Backend.warm)."""
+    try:
+        app.extensions[ENGINE_KEY].warm()
+    except Exception as exc:  # a damaged index: searches will say so (503)
+        print(f"vnsearch: warning: could not read the index ahead: {exc}", file=sys.stderr)
 
 
 def _listen(host: str, port: int) -> socket.socket:
