@@ -560,22 +560,17 @@ class SegmentArrays:
         """The terms of a field made only of ASCII letters and digits (folded
         syllables, not compounds or accented spellings), with their document
         frequencies."""
-        tstart = self._map(f"{field}.tstart.npy")
-        blob = self._terms(field)
-        df = self._map(f"{field}.df.npy")
-        if tstart is None or blob is None or df is None or len(tstart) < 2:
-            return []
-        bad = ~_PLAIN_BYTE[np.asarray(blob)]
-        bad_per_term = np.add.reduceat(bad.astype(np.int32), tstart[:-1])
-        keep = np.flatnonzero((bad_per_term == 0) & (np.diff(tstart) > 0))
-        raw = bytes(blob)
-        bounds, counts = tstart.tolist(), df.tolist()
-        return [(raw[bounds[i]:bounds[i + 1]].decode("ascii"), counts[i]) for i in keep.tolist()]
+        return self._ascii_terms(field, compound=False)
 
     def compound_terms(self, field: str) -> list[tuple[str, int]]:
         """The compound words of a field ("thanh_uy": folded syllables joined
         by "_", as analysis.compound_word writes them) with their document
         frequencies."""
+        return self._ascii_terms(field, compound=True)
+
+    def _ascii_terms(self, field: str, compound: bool) -> list[tuple[str, int]]:
+        """Terms of ASCII letters and digits only, with at least one "_"
+        between them when ``compound`` (and none otherwise), and their dfs."""
         tstart = self._map(f"{field}.tstart.npy")
         blob = self._terms(field)
         df = self._map(f"{field}.df.npy")
@@ -583,13 +578,14 @@ class SegmentArrays:
             return []
         raw_bytes = np.asarray(blob)
         joins = raw_bytes == ord("_")
-        bad = ~(_PLAIN_BYTE[raw_bytes] | joins)
+        allowed = _PLAIN_BYTE[raw_bytes] | joins if compound else _PLAIN_BYTE[raw_bytes]
         starts = tstart[:-1]
-        keep = np.flatnonzero((np.add.reduceat(bad.astype(np.int32), starts) == 0)
-                              & (np.add.reduceat(joins.astype(np.int32), starts) > 0) & (np.diff(tstart) > 0))
+        wanted = (np.add.reduceat((~allowed).astype(np.int32), starts) == 0) & (np.diff(tstart) > 0)
+        if compound:
+            wanted &= np.add.reduceat(joins.astype(np.int32), starts) > 0
         raw = bytes(blob)
         bounds, counts = tstart.tolist(), df.tolist()
-        return [(raw[bounds[i]:bounds[i + 1]].decode("ascii"), counts[i]) for i in keep.tolist()]
+        return [(raw[bounds[i]:bounds[i + 1]].decode("ascii"), counts[i]) for i in np.flatnonzero(wanted).tolist()]
 
     def length_bytes(self, field: str) -> np.ndarray:
         found = self._map(f"len.{field}.npy")
