@@ -49,7 +49,7 @@ from search.plan import (
     ScoredTerm,
     ValueMatch,
 )
-from search.querylang import MAX_CLAUSES, And, Not, ParsedQuery, Phrase, QueryNode, Word
+from search.querylang import MAX_CLAUSES, And, Not, ParsedQuery, Phrase, QueryNode, Word, parse
 
 
 class CompilerView(Protocol):
@@ -223,6 +223,12 @@ def _plain_words(parsed: ParsedQuery) -> list[Word]:
     if parsed.root is None or not parsed.is_plain():
         return []
     return _top_level(parsed, Word)
+
+
+def highlight_words(q: str) -> list[tuple[str, str | None]]:
+    """The (folded, exact) syllables a search for ``q`` marks: for an
+    article page reached from that search."""
+    return _highlight_pairs(parse(q).root)
 
 
 def _highlight_pairs(root: QueryNode | None) -> list[tuple[str, str | None]]:

@@ -57,7 +57,7 @@ def test_search_page_shows_highlighted_results(client):
     text, page = get_page(client, "/?q=can+bo+tre")
     assert 'value="can bo tre"' in text  # the box keeps the query
     assert "Tìm thấy 4 kết quả" in text and " ms)" in text
-    assert "/articles/demo-0001" in page.hrefs()
+    assert "/articles/demo-0001?q=can+bo+tre" in page.hrefs()  # the article marks the words
     assert "<mark>cán</mark> <mark>bộ</mark> <mark>trẻ</mark>" in text  # title and snippet
     assert "18/01/2022" in text and "Tú Viên" in text and "Thời sự" in text
 
@@ -169,9 +169,38 @@ def test_article_page(client):
     assert "Tú Viên" in text and "18/01/2022" in text
     assert text.count("<p>") == 4  # the body in paragraphs
     assert "Bài liên quan" in text
-    related = [h for h in page.hrefs("/articles/") if h != "/articles/demo-0001"]
-    assert len(related) == 5
+    related = text[text.index('id="related-title"'):]
+    assert related.count('href="/articles/') == 5
     assert any(params(h).get("category") == ["Thời sự"] for h in page.hrefs("category="))
+
+
+def test_the_article_lists_its_authors_latest_other_articles(client):
+    text, _ = get_page(client, "/articles/demo-0001")  # by Tú Viên, who wrote 5 of the demo articles
+    section = text[text.index('id="same-author-title"'):text.index('id="related-title"')]
+    assert "Cùng tác giả" in section
+    linked = re.findall(r'href="/articles/([^"]+)"', section)
+    assert linked == ["demo-0011", "demo-0023", "demo-0045", "demo-0005"]  # newest first, not itself
+
+
+def test_an_article_reached_from_a_search_marks_the_searched_words(client):
+    _, results = get_page(client, "/?q=can+bo+tre")
+    link = next(h for h in results.hrefs("/articles/demo-0001"))
+    assert params(link)["q"] == ["can bo tre"]  # the result link carries the query
+    text, _ = get_page(client, link)
+    assert "<mark>cán bộ</mark> <mark>trẻ</mark>" in text or "<mark>cán</mark> <mark>bộ</mark> <mark>trẻ</mark>" in text
+    assert "Đánh dấu các từ đã tìm" in text
+    plain, _ = get_page(client, "/articles/demo-0001")
+    assert "<mark>" not in plain
+
+
+def test_marking_the_searched_words_still_escapes_the_article(writer):
+    assert writer.post("/api/articles", json=XSS_ARTICLE, headers=auth()).status_code == 201
+    for q in ("alert", "script", "tin gia mao", "<script>"):
+        text = writer.get("/articles/xss-1", query_string={"q": q}).get_data(as_text=True)
+        assert "<script" not in text and "<img" not in text and "<b onmouseover" not in text
+    assert "<mark>" in writer.get("/articles/xss-1?q=alert").get_data(as_text=True)
+    long = writer.get("/articles/xss-1", query_string={"q": "tin " * 2000})
+    assert long.status_code == 200  # a long q is cut, not an error
 
 
 def test_article_captions_and_tags(writer):

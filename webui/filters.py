@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from markupsafe import Markup, escape
+
+from search.highlight import Highlighter
+
 
 def vn_date(iso: str | None) -> str:
     """'2022-01-18T22:55:00+07:00' -> '18/01/2022' (the stored time is already Vietnam time)."""
@@ -44,6 +48,13 @@ def paragraphs(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split("\n") if p.strip()]
 
 
+def marked(text: str | None, marker: Highlighter | None) -> Markup:
+    """The text escaped, with the words of the search that led here in <mark>."""
+    if not text:
+        return Markup("")
+    return Markup(marker.mark(text)) if marker is not None else escape(text)
+
+
 def register(app) -> None:
-    for name in ("vn_date", "vn_datetime", "vn_number", "vn_ms", "web_url", "paragraphs"):
+    for name in ("vn_date", "vn_datetime", "vn_number", "vn_ms", "web_url", "paragraphs", "marked"):
         app.add_template_filter(globals()[name], name)

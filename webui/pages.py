@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, render_template, request
 
-from search.request import MAX_RESULT_WINDOW, SearchRequest
+from search.compiler import highlight_words
+from search.highlight import Highlighter
+from search.request import MAX_QUERY_CHARS, MAX_RESULT_WINDOW, SearchRequest
 from webui import chart, urls
 from webui.context import engine
 
@@ -17,6 +19,7 @@ blueprint = Blueprint("pages", __name__)
 SORT_LABELS = {"relevance": "Liên quan nhất", "newest": "Mới nhất", "oldest": "Cũ nhất"}
 FACET_LABELS = {"category": "Chuyên mục", "author": "Tác giả", "source": "Nguồn"}
 PAGE_WINDOW = 2  # page links shown either side of the current page
+SAME_AUTHOR = 5  # the author's latest other articles under an article
 
 
 @dataclass
@@ -53,8 +56,20 @@ def article(article_id: str):
     found = engine().get(article_id)
     if found is None:
         abort(404)
-    return render_template("article.html", article=found,
-                           related=engine().related(article_id) or [])
+    q = (request.args.get("q") or "")[:MAX_QUERY_CHARS]  # the search that led here: its words are marked
+    return render_template("article.html", article=found, q=q.strip(),
+                           marker=Highlighter(highlight_words(q)) if q.strip() else None,
+                           related=engine().related(article_id) or [],
+                           same_author=_same_author(found))
+
+
+def _same_author(found: dict) -> list:
+    """The author's latest other articles, newest first."""
+    if not found.get("author"):
+        return []
+    latest = engine().search(SearchRequest(authors=[found["author"]], sort="newest", size=SAME_AUTHOR + 1,
+                                           facets=False, highlight=False))
+    return [hit for hit in latest.hits if hit.id != found.get("id")][:SAME_AUTHOR]
 
 
 def _facet_links(args, name: str, values) -> list[FacetLink]:
