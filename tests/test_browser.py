@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def test_a_reader_searches_filters_pages_and_reads(base_url, page):
     page.locator(".hit h2 a").first.click()
     page.wait_for_url("**/articles/**")
     assert page.locator("h1").inner_text() == title
-    article_id = page.url.split("/articles/", 1)[1]
+    article_id = urllib.parse.urlsplit(page.url).path.split("/articles/", 1)[1]  # without ?q= (a search's words)
     with urllib.request.urlopen(f"{base_url}/api/articles/{article_id}", timeout=10) as response:
         body = json.load(response)["body"]
     paragraphs = [line for line in body.split("\n") if line.strip()]
