@@ -9,7 +9,8 @@ threads in all send bench/scale.py's query mix, drawn from the archive the
 index was built from, then as many requests with filter values never used
 before, so every thread of every process has run queries. The PSS and RSS of
 all server processes together (/proc/PID/smaps_rollup) are printed after
-start and after the requests, with the PSS of mapped files, and then:
+start, right after the requests and 2 s later (idle), with the PSS of mapped
+files, and then, for both moments:
 
   per worker   (PSS of WxT - PSS of 1xT) / (W - 1), for each T measured with
                more than one worker count
@@ -20,12 +21,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import scale, synth  # noqa: E402
+
+IDLE_SECONDS = 2.0  # after the requests, before the idle sample
 
 
 def measure(index: Path, archive: Path, n: int, workers: int, threads: int, queries: int,
@@ -41,25 +45,28 @@ def measure(index: Path, archive: Path, n: int, workers: int, threads: int, quer
         clients = server.workers * server.threads
         errors = scale.send(server, mix, clients)["errors"] + scale.send(server, flood, clients)["errors"]
         after = server.memory()
+        time.sleep(IDLE_SECONDS)  # the heap an idle process keeps (search/heap.py trims within 1 s)
+        idle = server.memory()
     finally:
         server.stop()
-    return {"workers": workers, "threads": threads, "start": start, "after": after, "errors": errors}
+    return {"workers": workers, "threads": threads, "start": start, "after": after, "idle": idle, "errors": errors}
 
 
 def report(rows: list[dict]) -> str:
-    lines = ["config  procs  start PSS/RSS MB   after PSS/RSS MB (files)  errors"]
+    lines = ["config  procs  start PSS/RSS MB   after PSS/RSS MB (files)  idle PSS/RSS MB  errors"]
     for r in rows:
-        s, a = r["start"], r["after"]
+        s, a, i = r["start"], r["after"], r["idle"]
         lines.append(f"{r['workers']}x{r['threads']:<4} {a['processes']:>6}  "
                      f"{s['pss_mb']:>7,.0f} / {s['rss_mb']:<7,.0f} {a['pss_mb']:>8,.0f} / {a['rss_mb']:<7,.0f} "
-                     f"({a['pss_file_mb']:,.0f})  {r['errors']:>6}")
-    after = {(r["workers"], r["threads"]): r["after"]["pss_mb"] for r in rows}
-    for (w, t), pss in sorted(after.items()):
-        if w > 1 and (1, t) in after:
-            lines.append(f"per worker at {t} threads: {(pss - after[1, t]) / (w - 1):,.0f} MB PSS "
-                         f"({w}x{t} against 1x{t})")
-        for fewer in sorted(t2 for w2, t2 in after if w2 == w and t2 < t):
-            lines.append(f"{t} vs {fewer} threads at {w} worker(s): {pss / after[w, fewer]:.2f}x PSS")
+                     f"({a['pss_file_mb']:,.0f})  {i['pss_mb']:>7,.0f} / {i['rss_mb']:<7,.0f} {r['errors']:>6}")
+    for moment in ("after", "idle"):
+        pss_of = {(r["workers"], r["threads"]): r[moment]["pss_mb"] for r in rows}
+        for (w, t), pss in sorted(pss_of.items()):
+            if w > 1 and (1, t) in pss_of:
+                lines.append(f"{moment}: per worker at {t} threads: {(pss - pss_of[1, t]) / (w - 1):,.0f} MB PSS "
+                             f"({w}x{t} against 1x{t})")
+            for fewer in sorted(t2 for w2, t2 in pss_of if w2 == w and t2 < t):
+                lines.append(f"{moment}: {t} vs {fewer} threads at {w} worker(s): {pss / pss_of[w, fewer]:.2f}x PSS")
     return "\n".join(lines)
 
 

@@ -7,7 +7,8 @@ so a server process held the peak of what its searches ever allocated: at
 400,000 articles, 61 MB of a worker's 201 MB of private memory after the
 scale benchmark's query mix was free heap, and ``malloc_trim`` returned it
 in 9 ms. The engine trims when its last running search ends, at most once
-per ``interval`` seconds; a busy process reuses its heap meanwhile. (A low
+per ``interval`` seconds (a timer trims an idle process whose last search
+ended sooner); a busy process reuses its heap meanwhile. (A low
 fixed mmap threshold, which unmaps every large array on free, cost 3.4x the
 throughput in page faults.) Other C libraries: nothing to do.
 """
@@ -32,7 +33,10 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 class HeapTrimmer:
-    """A context manager around each search: the last one out trims."""
+    """A context manager around each search: the last one out trims, or,
+    when the last trim was under ``interval`` ago, a timer trims once the
+    interval is over if no search has started meanwhile. So a process that
+    falls idle always gives its freed heap back within ``interval``."""
 
     def __init__(self, interval: float = TRIM_INTERVAL, trim: Callable[[int], int] | None = None):
         self.interval = interval
@@ -41,6 +45,7 @@ class HeapTrimmer:
         self._lock = threading.Lock()
         self._running = 0
         self._last = time.monotonic()
+        self._timer: threading.Timer | None = None
 
     def __enter__(self) -> HeapTrimmer:
         with self._lock:
@@ -49,12 +54,26 @@ class HeapTrimmer:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        now = time.monotonic()
         with self._lock:
             self._running -= 1
-            due = self._running == 0 and now - self._last >= self.interval and self._trim is not None
-            if due:
-                self._last = now
-                self.trims += 1
-        if due and self._trim is not None:
-            self._trim(0)
+            if self._running or self._trim is None:
+                return
+            wait = self.interval - (time.monotonic() - self._last)
+            if wait > 0:
+                if self._timer is None:  # one pending at most
+                    self._timer = threading.Timer(wait, self._when_idle)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._last = time.monotonic()
+            self.trims += 1
+        self._trim(0)
+
+    def _when_idle(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._running or self._trim is None:
+                return  # a search is running: the last one out trims (or schedules again)
+            self._last = time.monotonic()
+            self.trims += 1
+        self._trim(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes.util
 import threading
+import time
 
 import pytest
 
@@ -68,3 +69,24 @@ def test_glibc_trim_is_found_here():
     # these machines run glibc: the trim must be the real one, not a no-op
     assert ctypes.util.find_library("c")
     assert HeapTrimmer()._trim is not None
+
+
+def test_an_idle_process_is_trimmed_once_the_interval_is_over():
+    calls = Calls()
+    heap = HeapTrimmer(interval=0.3, trim=calls)
+    with heap:
+        pass
+    assert calls.count == 0  # the interval since the last trim is not over: a timer waits
+    time.sleep(0.8)
+    assert calls.count == 1  # idle since: trimmed without another search
+
+
+def test_the_timer_leaves_a_running_search_alone():
+    calls = Calls()
+    heap = HeapTrimmer(interval=0.3, trim=calls)
+    with heap:
+        pass
+    with heap:  # a search starts before the timer fires, and outlasts it
+        time.sleep(0.8)
+        assert calls.count == 0
+    assert calls.count == 1  # the last one out trims
