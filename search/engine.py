@@ -15,6 +15,7 @@ all threads (index_view.py). Highlighting never segments.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -163,16 +164,23 @@ class Engine:
     # -- search ----------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
+        with self._computing() as deadline:
+            result = self._search(request, deadline)
+        result.took_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    @contextlib.contextmanager
+    def _computing(self) -> Iterator[Deadline]:
+        """A search slot, taken within the deadline (SearchTimeout when none
+        frees in time) and counted by the heap trimmer while it is held."""
         deadline = Deadline(self.deadline)
         if not self._searching.acquire(timeout=min(deadline.remaining(), threading.TIMEOUT_MAX)):
             raise SearchTimeout(deadline.seconds)
         try:
             with self._heap:
-                result = self._search(request, deadline)
+                yield deadline
         finally:
             self._searching.release()
-        result.took_ms = (time.perf_counter() - started) * 1000
-        return result
 
     def _search(self, request: SearchRequest, deadline: Deadline = NEVER) -> SearchResult:
         after = request.after
@@ -222,20 +230,14 @@ class Engine:
         the batches are iterated, from the same searcher, so the export is one
         commit's whatever is written meanwhile. A searcher is one thread's:
         iterate in the thread that called this (waitress does)."""
-        deadline = Deadline(self.deadline)
-        if not self._searching.acquire(timeout=min(deadline.remaining(), threading.TIMEOUT_MAX)):
-            raise SearchTimeout(deadline.seconds)
-        try:
-            with self._heap:
-                state = self._state()
-                view = state.view
-                plan, sort = _plan(view, request)
-                executor = Executor(view, scoring=sort == "relevance", deadline=deadline)
-                matches = executor.execute(plan, _filter_mask(view, request), request.page * request.size)
-                docs = Order(view, matches.mask, matches.score, sort, self._id_hashes).everything()
-                scores = matches.score[docs] if sort == "relevance" else None
-        finally:
-            self._searching.release()
+        with self._computing() as deadline:
+            state = self._state()
+            view = state.view
+            plan, sort = _plan(view, request)
+            executor = Executor(view, scoring=sort == "relevance", deadline=deadline)
+            matches = executor.execute(plan, _filter_mask(view, request), request.page * request.size)
+            docs = Order(view, matches.mask, matches.score, sort, self._id_hashes).everything()
+            scores = matches.score[docs] if sort == "relevance" else None
         return Export(total=len(docs), batches=_exported(state, docs, scores))
 
     def _hit(self, view: IndexView, docnum: int, score: float | None, highlighter: Highlighter | None) -> Hit:
