@@ -51,6 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.load import stop_server  # noqa: E402
+
 DEMO = ROOT / "indexer" / "demo_archive" / "articles.jsonl"
 OTHER_METHODS = "other methods (405 probes)"
 
@@ -138,17 +142,6 @@ def start_server(index: Path, token: str, log_path: Path, workers: int,
         time.sleep(0.2)
     server.kill()
     raise SystemExit(f"vnsearch serve did not answer /healthz; log: {log_path.read_text()[-2000:]}")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-    if server.stdout:
-        server.stdout.close()
 
 
 # -- the fuzzing -----------------------------------------------------------------

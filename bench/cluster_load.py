@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -80,15 +79,6 @@ def cluster(directory: Path, paths: list[Path], mirrors: int, procs: int):
         relevance_eval.MIRRORS = saved
 
 
-def stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
 def measure(name: str, index: Path, extra: list[str], args, env: dict[str, str]) -> dict:
     server, base = loadbench.start_server(str(index), args.startup_timeout, extra, env)
     print(f"{name}: serving at {base} (pid {server.pid})", file=sys.stderr)
@@ -99,7 +89,7 @@ def measure(name: str, index: Path, extra: list[str], args, env: dict[str, str])
         result = loadbench.run(base, mix, args.clients, args.requests, args.duration, args.timeout)
         result["server_kb"] = tree_memory_kb(server.pid)
     finally:
-        stop(server)
+        loadbench.stop_server(server)
     return result
 
 

@@ -78,6 +78,18 @@ def start_server(index: str, startup_timeout: float, extra: list[str] | None = N
     raise SystemExit(f"server did not answer /healthz within {startup_timeout:.0f} s")
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop a server from start_server: SIGTERM (it drains), SIGKILL after 15 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    if server.stdout:
+        server.stdout.close()
+
+
 def build_mix(base: str) -> list[tuple[str, str]]:
     """(kind, path) pairs; values for filters and ids come from the index."""
     status, stats = get_json(base, "/api/stats")
@@ -235,11 +247,7 @@ def main(argv=None) -> int:
         result = run(base, mix, args.clients, args.requests, args.duration, args.timeout)
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_server(server)
     report(result, args.clients)
     return 1 if result["errors"] else 0
 
