@@ -262,10 +262,10 @@ class Executor:
         mask[docs] = True
         return mask
 
-    def words_mask(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
+    def words_mask(self, field: str, words: list[str]) -> np.ndarray:
         """Live documents that contain every one of ``words`` (anywhere), as a mask."""
         mask = np.zeros(self.size, dtype=bool)
-        mask[self.word_docs(field, words, None if within is None else np.flatnonzero(within))] = True
+        mask[self.word_docs(field, words)] = True
         return mask
 
     def _exact_phrase_docs(self, field: str, words: list[str], candidates: np.ndarray) -> np.ndarray:

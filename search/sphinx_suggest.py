@@ -61,7 +61,7 @@ class SuggestCounter:
             self._counts[key] = self.session.one(count_sql(expression)).total_found
         return float(self._counts[key])
 
-    def words_mask(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
+    def words_mask(self, field: str, words: list[str]) -> np.ndarray:
         """The first few articles holding every word, fetched and appended to
         the view's documents; the mask marks them."""
         expression = "(" + " ".join(leaf(field, word) for word in words) + ")"
