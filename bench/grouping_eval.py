@@ -51,6 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.querysets import SHARED, load, unaccent  # noqa: E402
+from indexer import signatures  # noqa: E402
 from indexer.ingest import ingest  # noqa: E402
 from search import events  # noqa: E402
 from search.engine import Engine  # noqa: E402
@@ -160,7 +161,7 @@ class Corpus:
         self.cluster = np.array([int(of[r["id"]]) for r in self.records])
         self.position = {r["id"]: i for i, r in enumerate(self.records)}
         started = time.perf_counter()
-        self.signatures = events.stack([events.signature(r) for r in self.records])
+        self.signatures = events.stack([signatures.signature(r) for r in self.records])
         self.signature_ms = (time.perf_counter() - started) * 1000 / len(self.records)
         self.days = events.day_numbers([r["published"] for r in self.records])
         self.orders = []
@@ -201,7 +202,7 @@ def jaccard_matrix(sets: list[set]) -> np.ndarray:
 
 def exact_scores(corpus: Corpus) -> np.ndarray:
     """The module's scores with the exact weighted Jaccard of the same features."""
-    sets = [set(events.features(r["title"], r["lead"], r["body"]).tolist()) for r in corpus.records]
+    sets = [set(signatures.features(r["title"], r["lead"], r["body"]).tolist()) for r in corpus.records]
     apart = np.abs(corpus.days[:, None] - corpus.days[None, :])
     return np.where(apart <= events.DATE_WINDOW_DAYS, jaccard_matrix(sets), -np.inf)
 
@@ -303,7 +304,7 @@ def cost(corpus: Corpus, pages: list[list[int]], repeats: int) -> None:
     rng = random.Random(SPLIT_SEED)
     count = len(corpus.records)
     print("\n4. Cost")
-    print(f"  signature: {events.SIGNATURE_BINS} bytes per article; computing one: "
+    print(f"  signature: {signatures.SIGNATURE_BINS} bytes per article; computing one: "
           f"{corpus.signature_ms:.2f} ms (title, lead, body start)")
     sets = {"the 100 hits of a query": [page for page in pages if len(page) == QUERY_HITS],
             "100 random articles": [rng.sample(range(count), 100) for _ in range(20)],
@@ -322,7 +323,7 @@ def judged_pairs() -> None:
     records = {r["id"]: r for r in load(SHARED / "vntc-test-6k.jsonl.gz") if r["id"] in wanted}
     scored = []
     for a, b, same in JUDGED_PAIRS:
-        signatures = events.stack([events.signature(records[VNTC_PREFIX + name]) for name in (a, b)])
+        signatures = events.stack([signatures.signature(records[VNTC_PREFIX + name]) for name in (a, b)])
         scored.append((float(events.similarities(signatures)[0, 1]), same))
     print(f"\n5. Undated articles: {len(JUDGED_PAIRS)} pairs of VNTC search candidates judged by hand "
           f"(events.py groups undated pairs from {events.UNDATED_THRESHOLD})")

@@ -417,7 +417,8 @@ class Load:
         self.checkers.submit(self._wait_visible, op, version, written)
 
     def _found(self, conn: Connection, search_marker: str) -> set[str] | None:
-        status, data = self.rec.call(conn, "check", "GET", api_path({"q": search_marker, "facets": "false"}))
+        query = {"q": search_marker, "facets": "false", "group": "off"}  # every match on its own
+        status, data = self.rec.call(conn, "check", "GET", api_path(query))
         if status != 200:
             return None
         return {hit["id"] for hit in json.loads(data)["hits"]}

@@ -30,6 +30,9 @@ and column values a search needs:
         len.<field>.npy            uint8, Whoosh's one-byte field lengths
         col.<field>.npy            int32 codes into col.<field>.json (-1: none),
                                    or int64 values for numeric columns
+        event.bin                  uint8 (documents x 256), each article's
+                                   event signature (indexer/signatures.py;
+                                   all 0: none), written as documents come
 
 docs, tf and pos take the narrowest unsigned type that holds a segment's
 values (indexer/postings.py): 1-2 bytes instead of 4 for nearly all of them.
@@ -83,6 +86,7 @@ from indexer.postings import (
     term_chunks,
     term_hash,
 )
+from indexer.signatures import SIGNATURE_BINS
 
 FORMAT_VERSION = 3  # 3: the text postings live only here (2: also in Whoosh's files)
 READABLE_VERSIONS = (2, 3)
@@ -93,6 +97,8 @@ KEYWORD_COLUMNS = ("author", "category", "source", "year", "month")
 LENGTH_PREFIX = "_"  # Whoosh names a field's length column "_<field>_len"
 LENGTH_SUFFIX = "_len"
 NO_VALUE = -1
+EVENT_COLUMN = "event"  # schema.EventSignature's field
+EVENT_FILE = "event.bin"
 READ_NOT_MAPPED = (".docs.npy", ".tf.npy", ".pos.npy")  # most of the bytes; see filearray.py
 MIXED_POSITIONS = -2  # format 2 only: some postings with positions, some without (read Whoosh's)
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
@@ -119,6 +125,7 @@ class _SegmentArraysWriter:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
         self.columns: dict[str, dict[int, Any]] = {}
+        self.events: Any = None  # event.bin, opened at the first signature
         self.doccount = 0
         self.fields: dict[str, FieldPostings] = {}
         self.finished = {"postings": False, "perdoc": False}
@@ -144,11 +151,28 @@ class _SegmentArraysWriter:
 
     # per-document values (from the per-document writer)
     def column_value(self, docnum: int, fieldname: str, value: Any) -> None:
-        if fieldname in KEYWORD_COLUMNS or fieldname in NUMERIC_COLUMNS or _length_field(fieldname):
+        if fieldname == EVENT_COLUMN:
+            self._event(docnum, value)
+        elif fieldname in KEYWORD_COLUMNS or fieldname in NUMERIC_COLUMNS or _length_field(fieldname):
             self.columns.setdefault(fieldname, {})[docnum] = value
+
+    def _event(self, docnum: int, value: bytes) -> None:
+        """Signatures go to the file as they come (a merge of a million
+        articles would hold 256 MB of them); a document without one is a
+        hole, read back as zeros."""
+        if len(value) != SIGNATURE_BINS:
+            return
+        if self.events is None:
+            self.events = open(self.folder / EVENT_FILE, "wb")  # noqa: SIM115 - closed in perdoc_done
+        self.events.seek(docnum * SIGNATURE_BINS)
+        self.events.write(value)
 
     def perdoc_done(self, doccount: int) -> None:
         self.doccount = doccount
+        if self.events is not None:
+            self.events.truncate(doccount * SIGNATURE_BINS)
+            self.events.close()
+            self.events = None
         for name, values in self.columns.items():
             field = _length_field(name)
             if field:
@@ -200,6 +224,8 @@ def discard(index_dir: str | os.PathLike[str], segment_id: str) -> None:
     for key in [k for k in _open_writers if k[0] == str(index_dir)]:
         writer = _open_writers.pop(key)
         writer.fields.clear()  # drops the runs' mappings
+        if writer.events is not None:
+            writer.events.close()
         shutil.rmtree(writer.folder, ignore_errors=True)
     folder = arrays_root(index_dir) / segment_id
     shutil.rmtree(folder, ignore_errors=True)
@@ -365,7 +391,7 @@ class SegmentArrays:
             path.name: FileArray(path) if path.name.endswith(READ_NOT_MAPPED)
             else np.load(path, mmap_mode="r").view(np.ndarray)
             for path in folder.glob("*.npy")}
-        for path in folder.glob("*.terms.bin"):
+        for path in [*folder.glob("*.terms.bin"), *folder.glob(EVENT_FILE)]:
             size = path.stat().st_size
             self._maps[path.name] = np.memmap(path, dtype=np.uint8, mode="r") if size else None
         self._labels = {path.name: json.loads(path.read_text(encoding="utf-8")) for path in folder.glob("col.*.json")}
@@ -596,6 +622,14 @@ class SegmentArrays:
         if codes is None:
             return np.full(self.doc_count, NO_VALUE, dtype=np.int32), []
         return codes, self._labels.get(f"col.{field}.json", [])
+
+    def event_signatures(self) -> np.ndarray | None:
+        """The documents' event signatures (documents x SIGNATURE_BINS), or
+        None for a segment written before they existed."""
+        found = self._map(EVENT_FILE)
+        if found is None or len(found) != self.doc_count * SIGNATURE_BINS:
+            return None
+        return found.view(np.ndarray).reshape(self.doc_count, SIGNATURE_BINS)
 
     def numeric_column(self, field: str) -> tuple[np.ndarray, np.ndarray]:
         """(values, present) of a numeric column."""

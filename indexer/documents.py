@@ -26,6 +26,7 @@ def document_fields(article: Article) -> dict[str, Any]:
         "tags": ",".join(article.tags) or None,
         "doc": article.to_json(),
     }
+    fields["event"] = fields["doc"]  # the signature is computed from it (schema.EventSignature)
     if article.published:
         local = article.published.replace(tzinfo=None)  # stored as Vietnam local time
         fields.update(published=local, year=f"{local:%Y}", month=f"{local:%Y-%m}")

@@ -11,6 +11,11 @@ facet counts are cheap: author, category, source, year ("2022"), month
 
 Display fields are kept in one stored ``doc`` dict, so a hit is one read.
 
+``event`` is a column of each article's event signature (indexer/signatures.py,
+256 bytes), for same-event grouping (search/events.py). Whoosh is its store
+of record and carries it through merges; the segment arrays hold a copy that
+searches map (indexer/arrays.py).
+
 ``VietnameseText.index`` turns a text into posting items without Whoosh's
 per-token objects (terms() -> positions per term), the cheap way to index
 the several stacked terms per syllable.
@@ -25,10 +30,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from whoosh import fields, formats
+from whoosh import columns, fields, formats
 from whoosh.system import _INT_SIZE, pack_uint
 
 from indexer.analysis import FOLD, SPECIAL, VietnameseAnalyzer, terms
+from indexer.signatures import SIGNATURE_BINS, signature
 
 POSITIONED = (FOLD, SPECIAL)  # the term kinds whose positions phrases read
 _HEADERS = [pack_uint(n) for n in range(256)]  # a value's frequency, for the common ones
@@ -86,6 +92,26 @@ class VietnameseText(fields.TEXT):
                 for word, plist in poses.items()]
 
 
+class EventSignature(fields.COLUMN):
+    """A column of fixed 256-byte event signatures, not searched, not stored.
+
+    Its value in a document is the article's stored ``doc`` dict (the same
+    object as the ``doc`` field's, so Whoosh's worker processes receive it
+    once): the signature is computed where the document is analysed, in
+    the workers when indexing runs in several processes. Articles without
+    one (indexed before this column existed) hold all-empty bytes, which
+    search/events.py never groups."""
+
+    def __init__(self) -> None:
+        super().__init__(columns.FixedBytesColumn(SIGNATURE_BINS))
+
+    def to_column_value(self, value: Any) -> bytes:
+        return value if isinstance(value, bytes) else signature(value)
+
+
+EVENT_FIELD = "event"
+
+
 def build_schema() -> fields.Schema:
     # Dates are filtered from the column (search/index_view.py), never with
     # Whoosh's range terms: one term per article instead of DATETIME's eight
@@ -106,4 +132,5 @@ def build_schema() -> fields.Schema:
         month=fields.ID(sortable=True),
         published=published,
         doc=fields.STORED(),
+        event=EventSignature(),
     )

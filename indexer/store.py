@@ -99,13 +99,31 @@ def open_for_search(path: Path) -> Any:
 
 
 def open_or_create(path: Path) -> Any:
+    """The index at ``path`` for writing (one made by an earlier version gets
+    the fields it lacks first), or a new empty one."""
     if index_exists(path):
-        return _open(_storage(path))
+        return _with_every_field(_open(_storage(path)), path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         return _storage(path).create().create_index(build_schema())
     except OSError as exc:
         raise IndexProblem(f"cannot create an index in {path}: {exc.strerror or exc}") from None
+
+
+def _with_every_field(ix: Any, path: Path) -> Any:
+    """An index made before a field of ``build_schema`` existed (``event``)
+    gets it in a commit of its own, before any document is written: Whoosh's
+    worker processes read the schema from the index, not from the parent's
+    writer. Its earlier articles hold the field's default (for ``event``: no
+    signature, never grouped) until they are indexed again."""
+    schema = build_schema()
+    missing = [name for name in schema.names() if name not in ix.schema]
+    if not missing:
+        return ix
+    with writing(ix, path) as writer:
+        for name in missing:
+            writer.add_field(name, schema[name])
+    return _open(_storage(path))
 
 
 def acquire_writer(ix: Any, path: Path, lock_timeout: float | None = None, **kwargs: Any) -> Any:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from indexer import ingest, store
-from search import querylang
+from search import grouping, querylang
 from search.autocomplete import MAX_COMPLETIONS, Completer, Completion
 from search.compiler import FIELD_WEIGHTS, Compiler, related_query, related_words
 from search.deadline import DEFAULT_DEADLINE, NEVER, Deadline, SearchTimeout
@@ -57,6 +57,7 @@ FACET_LIMIT = 20  # values listed per keyword facet, most frequent first
 SUGGEST_FROM_DOCS = 10  # when the page is empty, accents are read from the first matches
 SEARCH_SLOTS = 2  # searches computing at once per process (VNSEARCH_SEARCH_SLOTS; see Engine.__init__)
 EXPORT_BATCH = 500  # articles read from the index at a time by an export (format=ndjson)
+WHOOSH_DAY = 86_400e6  # a day in Whoosh's datetime longs (microseconds)
 ID_HASHES_SHARE = 8  # 1/8 of the cache budget keeps the tie-break hashes of whole segments (ordering.py)
 
 
@@ -200,20 +201,32 @@ class Engine:
         matches = executor.execute(plan, _filter_mask(view, request), depth)
         order = Order(view, matches.mask, matches.score, sort, self._id_hashes)
         skip = 0 if after is not None else (request.page - 1) * request.size
-        first, following = order.first(skip + request.size, after)
+        wanted = grouping.ranked_needed(skip, request.size) if request.grouped else skip + request.size
+        first, following = order.first(wanted, after)
         ranked = first.tolist()
-        page_docs = ranked[skip:]
+        groups = _page_groups(view, ranked, skip, request.size) if request.grouped else None
+        page_docs = [ranked[i] for i in groups.leaders] if groups else ranked[skip:]
 
         deadline.check()
         highlighter = Highlighter(plan.highlight) if request.highlight else None
-        hits = [self._hit(view, d, float(matches.score[d]) if sort == "relevance" else None, highlighter)
-                for d in page_docs]
+
+        def score(docnum: int) -> float | None:
+            return float(matches.score[docnum]) if sort == "relevance" else None
+
+        hits = [self._hit(view, d, score(d), highlighter) for d in page_docs]
         result = SearchResult(
             query=request.q, total=matches.total, page=request.page, size=request.size,
             took_ms=0.0, hits=hits, filters=request.filter_descriptions(),
             relaxed=matches.relaxed, notes=list(plan.notes),
         )
-        if page_docs and following > skip + len(page_docs):
+        if groups is not None:
+            for hit, members in zip(hits, groups.members, strict=True):
+                hit.group = hit.id
+                hit.members = [self._hit(view, ranked[i], score(ranked[i]), None) for i in members]
+                for member in hit.members:
+                    member.group = hit.id
+            result.grouped = groups.hidden
+        elif page_docs and following > skip + len(page_docs):
             result.following = order.position(page_docs[-1], hits[-1].id, depth)
         if request.facets:
             result.facets = _facets(view, matches.mask)
@@ -306,6 +319,15 @@ def _plan(view: IndexView, request: SearchRequest) -> tuple[QueryPlan, str]:
     """The request's plan, and the sort it runs with (browsing: newest first)."""
     plan = Compiler(view).plan(querylang.parse(request.q))
     return plan, "newest" if plan.browse and request.sort == "relevance" else request.sort
+
+
+def _page_groups(view: IndexView, ranked: list[int], skip: int, size: int) -> grouping.PageGroups:
+    """The page of ``ranked`` (document numbers in rank order) grouped by
+    event, from the stored signatures and publication dates."""
+    shown = ranked[:grouping.window(len(ranked))]
+    dates = view.dates()[shown]
+    days = np.where(dates == NO_DATE, np.nan, dates / WHOOSH_DAY)
+    return grouping.page_groups(len(ranked), view.event_signatures(shown), days, skip, size)
 
 
 def _exported(state: ViewState, docs: np.ndarray, scores: np.ndarray | None) -> Iterator[list[Hit]]:

@@ -5,17 +5,9 @@ rewrites of a wire report, the follow-up of the next day. A result page
 shows such articles under the best-ranked one. Whether two articles report
 the same event is read from their own text and dates, in two steps:
 
-* Once per article, at index time: ``signature``, 256 bytes to store. The
-  article's features are the syllables of its title, its lead and the
-  first ``BODY_SYLLABLES`` of its body, read as the index reads them
-  (``indexer.analysis.syllable_forms``: NFC, one tone placement, one i/y
-  spelling, no accents), so "Hoà", "Hòa", "hoa" and an NFD "Hòa" are one
-  syllable; and the pairs of adjacent syllables of each field (shingles).
-  The title's features count ``TITLE_WEIGHT`` times (salted copies: a
-  weighted set). The signature is a one-permutation MinHash of that set:
-  each feature's 64-bit hash falls in one of ``SIGNATURE_BINS`` bins, and
-  each bin keeps one byte of its smallest hash (b-bit MinHash), 0 when no
-  feature fell in it.
+* Once per article, at index time: its ``signature`` (indexer/signatures.py),
+  256 bytes, a MinHash of the syllables and syllable pairs of its title,
+  lead and the start of its body, the title weighted.
 * Once per result page: ``group`` (or ``group_indexes`` on signatures and
   dates already read). Two signatures hold the same byte in a bin with
   probability the weighted Jaccard similarity of the two feature sets
@@ -42,30 +34,19 @@ what costs precision; 64 bins lost 0.05 of F1, while 256 come within 0.02
 of 512 bins and of the exact Jaccard of the same features, in a quarter
 of the bytes that 256 32-bit hashes would take.
 
-Signatures depend on the constants and the hashing below: change either and
-the stored signatures must be recomputed (reindex).
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import math
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from indexer.analysis import syllable_forms
 from indexer.records import RecordError, parse_published
-from indexer.textnorm import normalize
+from indexer.signatures import EMPTY, SIGNATURE_BINS, signature
 
-SIGNATURE_BINS = 256  # one byte each: the signature's size in bytes
-TITLE_WEIGHT = 4  # a title feature counts as 4 features of the lead or body
-BODY_SYLLABLES = 80  # of the body, only the start: where the event is told
 # Estimated weighted Jaccard similarity from which two dated articles report
 # one event: the best B-cubed F1 with precision >= 0.95 on MDS
 # (bench/grouping_eval.py prints the rule's choice beside this value)...
@@ -79,81 +60,16 @@ THRESHOLD = 0.14
 # rewrites of one text are grouped.
 UNDATED_THRESHOLD = 0.4
 DATE_WINDOW_DAYS = 3.0  # 95% of MDS clusters span at most 2 days, 98% at most 7
-SYLLABLES_CACHED = 65536  # distinct syllables whose hash is remembered (a few MB at most)
 MIN_BINS = 32  # fewer bins filled in either article (a headline of 3 syllables): too little to tell
 # Bytes of signatures compared at once: below glibc's mmap threshold (128 KiB),
 # the temporaries reuse heap memory; larger ones were fresh pages each time,
 # and their page faults made the comparison 3x slower.
 BLOCK_BYTES = 1 << 17
 
-_SYLLABLE = re.compile(r"[^\W_]+")  # as analysis.syllables reads them
-_EMPTY = 0  # a bin no feature fell in
-_BIN_SHIFT = np.uint64(64 - int(math.log2(SIGNATURE_BINS)))  # a hash's top bits choose its bin
-_BYTE_VALUES = np.uint64(255)  # a bin's byte is 1 + (hash mod 255): never _EMPTY
 _COLLISION = 1 / 255  # two different smallest hashes still give the same byte
 _BYTE_SUM = np.uint64(0x0101010101010101)  # times 8 bytes of 0/1: their sum in the top byte
 _TOP_BYTE = np.uint64(56)
-_PAIR = np.uint64(0x9E3779B97F4A7C15)  # multiplier that makes (a, b) and (b, a) differ
-_SALTS = np.arange(TITLE_WEIGHT, dtype=np.uint64) * np.uint64(0xD1B54A32D192ED03)  # a title feature's copies
 _DAY_SECONDS = 86_400.0
-
-
-# -- features and signatures ---------------------------------------------------
-def _mix(values: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads every input bit over the whole hash
-    (a bin is chosen by the top bits, the byte by the rest)."""
-    z = values ^ (values >> np.uint64(30))
-    z *= np.uint64(0xBF58476D1CE4E5B9)
-    z ^= z >> np.uint64(27)
-    z *= np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-@lru_cache(maxsize=SYLLABLES_CACHED)
-def _syllable_hash(folded: str) -> int:
-    """A 64-bit hash that is the same in every process and version of Python
-    (``hash`` is salted per process; signatures are stored)."""
-    return int.from_bytes(hashlib.blake2b(folded.encode("utf-8"), digest_size=8).digest(), "little")
-
-
-def _syllable_hashes(text: str | None, limit: int | None = None) -> np.ndarray:
-    """The hashes of a text's folded syllables, the first ``limit`` of them."""
-    words = itertools.islice(_SYLLABLE.finditer(normalize(text or "")), limit)
-    return np.array([_syllable_hash(syllable_forms(word.group())[1]) for word in words], dtype=np.uint64)
-
-
-def _shingles(hashes: np.ndarray) -> np.ndarray:
-    """A field's features: its syllables and its pairs of adjacent syllables."""
-    pairs = _mix(hashes[:-1] * _PAIR + hashes[1:])
-    return np.concatenate([hashes, pairs])
-
-
-def features(title: str | None, lead: str | None, body: str | None) -> np.ndarray:
-    """The hashes of an article's weighted feature set (repeats do not count:
-    MinHash reads a set)."""
-    titled = _shingles(_syllable_hashes(title))
-    rest = np.concatenate([_shingles(_syllable_hashes(lead)), _shingles(_syllable_hashes(body, BODY_SYLLABLES))])
-    copies = (titled[:, None] ^ _SALTS[None, :]).ravel()
-    return _mix(np.concatenate([copies, rest]))
-
-
-def signature_of_features(hashes: np.ndarray) -> np.ndarray:
-    """One-permutation MinHash: per bin, one byte of the smallest hash in it.
-    Sorted, the hashes of a bin are consecutive and its first is its smallest."""
-    signature = np.full(SIGNATURE_BINS, _EMPTY, dtype=np.uint8)
-    ordered = np.sort(hashes)
-    bins = (ordered >> _BIN_SHIFT).astype(np.intp)
-    first = np.ones(len(bins), dtype=bool)
-    first[1:] = bins[1:] != bins[:-1]
-    signature[bins[first]] = (ordered[first] % _BYTE_VALUES + np.uint64(1)).astype(np.uint8)
-    return signature
-
-
-def signature(article: Mapping[str, Any]) -> bytes:
-    """The article's signature, ``SIGNATURE_BINS`` bytes, to compute when it
-    is indexed and store beside it."""
-    hashes = features(article.get("title"), article.get("lead"), article.get("body"))
-    return signature_of_features(hashes).tobytes()
 
 
 # -- similarity ---------------------------------------------------------------------
@@ -182,7 +98,7 @@ def similarities(signatures: np.ndarray) -> np.ndarray:
     collisions; 0 for a pair with fewer than ``MIN_BINS`` such bins."""
     agree = _agreements(signatures)
     agree += agree.T
-    empty = np.packbits(signatures == _EMPTY, axis=1).view(np.uint64)
+    empty = np.packbits(signatures == EMPTY, axis=1).view(np.uint64)
     both_empty = np.bitwise_count(empty[:, None, :] & empty[None, :, :]).sum(axis=2, dtype=np.int32)
     filled = SIGNATURE_BINS - both_empty
     agreeing = (agree - both_empty) / np.maximum(filled, 1)
@@ -255,7 +171,7 @@ def group_indexes(signatures: np.ndarray, days: np.ndarray, threshold: float = T
 def stack(signatures: Sequence[bytes | None]) -> np.ndarray:
     """Stored signatures as one array; a missing one (an article indexed
     before signatures existed) is all empty, so it is never grouped."""
-    out = np.full((len(signatures), SIGNATURE_BINS), _EMPTY, dtype=np.uint8)
+    out = np.full((len(signatures), SIGNATURE_BINS), EMPTY, dtype=np.uint8)
     for i, sig in enumerate(signatures):
         if sig is not None and len(sig) == SIGNATURE_BINS:
             out[i] = np.frombuffer(sig, dtype=np.uint8)

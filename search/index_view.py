@@ -36,6 +36,7 @@ from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import datetime_to_long
 
 from indexer.arrays import NO_VALUE, SegmentArrays
+from indexer.signatures import EMPTY, SIGNATURE_BINS
 from search.bm25 import length_norm
 from search.cache import ByteLRU
 from search.vocabulary import Vocabulary
@@ -116,6 +117,7 @@ class Generation:
             files.keep_only({leaf.segment().segment_id() for leaf, _ in leaves})
         self.leaves = [Leaf(leaf, base, files.get(leaf.segment().segment_id()) if files else None)
                        for leaf, base in leaves]
+        self.bases = np.array([leaf.base for leaf in self.leaves], dtype=np.int64)
         self.norms: dict[str, np.ndarray] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.dates: np.ndarray | None = None
@@ -348,6 +350,23 @@ class IndexView:
 
     def stored(self, docnum: int) -> dict:
         return self.searcher.stored_fields(docnum)["doc"]
+
+    def event_signatures(self, docnums: list[int]) -> np.ndarray:
+        """The event signatures of ``docnums`` (indexer/signatures.py), one
+        row each, read from the segments' mapped arrays; all EMPTY (never
+        grouped) where a segment has none."""
+        found = np.full((len(docnums), SIGNATURE_BINS), EMPTY, dtype=np.uint8)
+        if not docnums:
+            return found
+        docs = np.asarray(docnums, dtype=np.int64)
+        leaf_of = np.searchsorted(self.shared.bases, docs, side="right") - 1
+        for which in np.unique(leaf_of).tolist():
+            leaf = self.leaves[which]
+            stored = leaf.arrays.event_signatures() if leaf.arrays is not None else None
+            if stored is not None:
+                rows = leaf_of == which
+                found[rows] = stored[docs[rows] - leaf.base]
+        return found
 
 
 def _frozen(mask: np.ndarray) -> np.ndarray:

@@ -108,6 +108,12 @@ class SearchRequest:
     facets: bool = True
     highlight: bool = True
     after: Position | None = None  # continue after this position (cursor=), instead of ``page``
+    group: bool = True  # same-event grouping (search/grouping.py), unless group=off
+
+    @property
+    def grouped(self) -> bool:
+        """Whether the results are grouped: cursor pages never are (grouping.py)."""
+        return self.group and self.after is None
 
     @classmethod
     def from_params(cls, get: Callable[[str], str | None], getlist: Callable[[str], list[str]]) -> SearchRequest:
@@ -134,6 +140,7 @@ class SearchRequest:
             date_to=date_to,
             **filters,
             facets=(get("facets") or "true").lower() not in ("0", "false", "no"),
+            group=_switch(get("group"), "group", True),
         )
         if request.date_from and request.date_to and request.date_from > request.date_to:
             raise BadRequest("bad_date", "'from' is after 'to'")
@@ -153,6 +160,21 @@ class SearchRequest:
         if self.date_to:
             parts.append(f"đến {self.date_to:%d/%m/%Y}")
         return parts
+
+
+_ON, _OFF = ("on", "true", "1", "yes"), ("off", "false", "0", "no")
+SWITCH_VALUES = (*_ON, *_OFF)  # what a switch parameter (group=) accepts, in any case
+
+
+def _switch(value: str | None, name: str, default: bool) -> bool:
+    """on/off (or true/false, 1/0, yes/no); anything else is refused, so a
+    typo does not silently keep the default."""
+    if value is None or not value.strip():
+        return default
+    text = value.strip().lower()
+    if text in _ON or text in _OFF:
+        return text in _ON
+    raise BadRequest(f"bad_{name}", f"'{name}' must be on or off, got {value[:20]!r}")
 
 
 def _values(values: Iterable[str] | None, name: str) -> list[str]:

@@ -39,6 +39,15 @@ class Hit:
     snippet: str  # HTML: escaped text with <mark> only
     score: float | None
     title_html: str = ""  # escaped title with <mark>; for the HTML page
+    # Same-event grouping (search/grouping.py): the hit's group is named by
+    # its leader's id; a leader carries the group's other articles (without
+    # snippets). Ungrouped results: every hit its own group of one.
+    group: str | None = None
+    members: list[Hit] = field(default_factory=list)
+
+    @property
+    def group_size(self) -> int:
+        return 1 + len(self.members)
 
     @classmethod
     def from_stored(cls, doc: dict, score: float | None, highlighter: Highlighter | None) -> Hit:
@@ -60,6 +69,8 @@ class Hit:
             "id": self.id, "title": self.title, "url": self.url, "author": self.author,
             "category": self.category, "source": self.source, "published": self.published,
             "snippet": self.snippet, "score": self.score,
+            "group": self.group or self.id, "group_size": self.group_size,
+            "group_members": [member.to_json() for member in self.members],
         }
 
 
@@ -92,10 +103,13 @@ class SearchResult:
     # into ``next_cursor`` (search/cursor.py).
     following: Position | None = None
     next_cursor: str | None = None
+    # Matches shown inside a group rather than as hits (search/grouping.py):
+    # the pages list total - grouped hits.
+    grouped: int = 0
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
+        return max(1, -(-(self.total - self.grouped) // self.size))
 
     def to_json(self) -> dict:
         return {
@@ -111,6 +125,7 @@ class SearchResult:
             "partial": self.partial,
             "missing_shards": self.missing_shards,
             "next_cursor": self.next_cursor,
+            "grouped": self.grouped,
         }
 
 

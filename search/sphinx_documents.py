@@ -50,7 +50,8 @@ the article id, published (unix seconds, 0 = none) with year
 (2022) and month (202201) in Vietnam time for filters and histograms,
 category/author/source as strings (empty = none; SphinxQL filters and
 groups on strings), the title for hit lists and ``doc``, the article's JSON
-(``Article.to_json``). Sphinx 2.2 RT indexes store nothing but attributes,
+(``Article.to_json``), and its event signature in hex (``event``:
+indexer/signatures.py, for same-event grouping). Sphinx 2.2 RT indexes store nothing but attributes,
 so the article lives in the cluster itself: every mirror of a shard can
 serve its articles, and a sidecar store would need replicating on its own.
 """
@@ -69,6 +70,7 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from indexer.analysis import COMPOUND, EXACT, FOLD, SPECIAL, Term, terms
 from indexer.documents import content_text
 from indexer.records import VIETNAM, Article
+from indexer.signatures import signature
 
 TEXT_FIELDS = ("content", "title", "lead", "captions")
 KIND_SUFFIX = {FOLD: "fold", EXACT: "exact", SPECIAL: "special", COMPOUND: "compound"}
@@ -77,7 +79,7 @@ FIELDS: tuple[str, ...] = (
     *(f"{name}_{suffix}" for name in TEXT_FIELDS for suffix in ("fold", "exact", "special")),
     "content_compound", LABELS_FIELD,
 )
-STRING_ATTRS = ("article_id", "category", "author", "source", "title", "doc")
+STRING_ATTRS = ("article_id", "category", "author", "source", "title", "doc", "event")
 BIGINT_ATTRS = ("published",)
 LENGTH_ATTRS = {name: f"len_{name}" for name in TEXT_FIELDS}  # Whoosh field -> its length attribute
 UINT_ATTRS = ("year", "month", *LENGTH_ATTRS.values())
@@ -255,10 +257,11 @@ def article_row(article: Article) -> dict[str, Any]:
         row.update(fields)
         row[LENGTH_ATTRS[name]] = length
     values = {"author": article.author, "category": article.category, "source": article.source}
+    stored = article.to_json()
     row[LABELS_FIELD] = " ".join([ALL_TOKEN, *(label_token(k, v) for k, v in values.items() if v)])
     row.update(article_id=article.id, category=article.category or "", author=article.author or "",
                source=article.source or "", title=article.title,
-               doc=json.dumps(article.to_json(), ensure_ascii=False, separators=(",", ":")))
+               doc=json.dumps(stored, ensure_ascii=False, separators=(",", ":")), event=signature(stored).hex())
     if article.published:
         local = article.published.astimezone(VIETNAM)
         row.update(published=int(article.published.timestamp()), year=local.year,

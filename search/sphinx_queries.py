@@ -20,6 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from indexer.records import VIETNAM
+from indexer.signatures import EMPTY, SIGNATURE_BINS
 from search.bm25 import K1, B
 from search.cluster_search import ClusterResult, ClusterSearch, build_select
 from search.request import SearchRequest
@@ -29,6 +30,7 @@ from search.sphinxql import quote, quote_list
 
 FILTER_ATTRIBUTES = {"authors": "author", "categories": "category", "sources": "source"}
 LABEL_ATTRIBUTES = ("author", "category", "source")
+DAY_SECONDS = 86_400.0
 CANDIDATE_COLUMNS = ", ".join(["id", *LENGTH_ATTRS.values(), *LABEL_ATTRIBUTES])
 # Sphinx's own ranking only chooses the candidates; the executor's BM25F
 # ranks them (sphinx_scoring.py). 2.2.11's bm25f() with length
@@ -174,6 +176,11 @@ def documents_sql(row_ids: Sequence[int]) -> str:
                         max(1, len(row_ids)), 0, None, None, [])
 
 
+def events_sql(row_ids: Sequence[int]) -> str:
+    return build_select(None, "id, event, published, year", [f"id IN ({quote_list(row_ids)})"], None, None,
+                        max(1, len(row_ids)), 0, None, None, [])
+
+
 def labels_sql(field: str) -> str:
     """Every distinct value of a keyword attribute (the compiler's author:/category:/source:)."""
     return build_select(None, f"{field}, COUNT(*) AS n", [f"{field} != ''"], field, f"{field} ASC", DATE_ROWS * 10,
@@ -210,6 +217,26 @@ class Session:
 
     def one(self, statement: str) -> ClusterResult:
         return self.run([statement])[0]
+
+    def events(self, row_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The event signatures (search/events.py) and day numbers (NaN:
+        undated) of ``row_ids``, in their order; an article missing from the
+        answer, or stored without a signature, is never grouped."""
+        signatures = np.full((len(row_ids), SIGNATURE_BINS), EMPTY, dtype=np.uint8)
+        days = np.full(len(row_ids), np.nan)
+        if not row_ids:
+            return signatures, days
+        found = {int(row["id"]): row for row in self.one(events_sql(row_ids)).rows}
+        for i, row_id in enumerate(row_ids):
+            row = found.get(row_id)
+            if row is None:
+                continue
+            stored = bytes.fromhex(str(row["event"] or ""))
+            if len(stored) == SIGNATURE_BINS:
+                signatures[i] = np.frombuffer(stored, dtype=np.uint8)
+            if int(str(row["year"])) > 0:
+                days[i] = int(str(row["published"])) / DAY_SECONDS
+        return signatures, days
 
     def documents(self, row_ids: Sequence[int]) -> dict[int, dict]:
         """{row id: the stored article} (Article.to_json, as Whoosh stores it)."""

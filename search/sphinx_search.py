@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from search import querylang
+from search import grouping, querylang
 from search.cluster_search import ClusterResult, ClusterSearch
 from search.compiler import Compiler
 from search.executor import COMMON_WORD_SHARE, RELAX_FRACTION
@@ -137,18 +137,40 @@ class Searcher:
         plan, stats = self._plan(querylang.parse(request.q), session)
         sort = "newest" if plan.browse and request.sort == "relevance" else request.sort
         where = filters(request)
+        skip = (request.page - 1) * request.size
+        # a grouped page is cut from the first ranked matches (search/grouping.py)
+        span = (0, grouping.ranked_needed(skip, request.size)) if request.grouped else (skip, skip + request.size)
         if sort == "relevance":
-            found = self._ranked(session, plan, stats, where, request)
+            found = self._ranked(session, plan, stats, where, request, span)
         else:
-            found = self._dated(session, plan, stats, where, request, sort)
-        suggest_rows = found.page or found.first[:SUGGEST_FROM_DOCS]
-        docs = session.documents(list(dict.fromkeys(found.page + suggest_rows)))
+            found = self._dated(session, plan, stats, where, request, sort, span)
+        page, members, hidden = found.page, [[] for _ in found.page], 0
+        if request.grouped:
+            shown = found.page[:grouping.window(len(found.page))]
+            groups = grouping.page_groups(len(found.page), *session.events(shown), skip, request.size)
+            page = [found.page[i] for i in groups.leaders]
+            members = [[found.page[i] for i in group] for group in groups.members]
+            hidden = groups.hidden
+        suggest_rows = page or found.first[:SUGGEST_FROM_DOCS]
+        docs = session.documents(list(dict.fromkeys(page + suggest_rows + [row for m in members for row in m])))
         highlighter = Highlighter(plan.highlight) if request.highlight else None
-        hits = [Hit.from_stored(docs[row], found.scores.get(row) if found.scores is not None else None, highlighter)
-                for row in found.page if row in docs]
+
+        def hit(row: int, marks: Highlighter | None) -> Hit:
+            return Hit.from_stored(docs[row], found.scores.get(row) if found.scores is not None else None, marks)
+
+        hits = []
+        for row, others in zip(page, members, strict=True):
+            if row in docs:
+                hits.append(hit(row, highlighter))
+                if request.grouped:
+                    hits[-1].group = hits[-1].id
+                    hits[-1].members = [hit(other, None) for other in others if other in docs]
+                    for member in hits[-1].members:
+                        member.group = hits[-1].id
         result = SearchResult(query=request.q, total=found.total, page=request.page, size=request.size,
                               took_ms=0.0, hits=hits, filters=request.filter_descriptions(),
-                              relaxed=found.relaxed, notes=list(plan.notes), facets=found.facets)
+                              relaxed=found.relaxed, notes=list(plan.notes), facets=found.facets,
+                              grouped=hidden)
         result.suggestion = suggestion(self.statistics, session, plan.words,
                                        [docs[row] for row in suggest_rows if row in docs], found.complete)
         result.partial = bool(session.missing)
@@ -197,9 +219,10 @@ class Searcher:
                              frequencies)
 
     def _ranked(self, session: Session, plan: QueryPlan, stats: Statistics, where: list[str],
-                request: SearchRequest) -> Found:
-        page_end = request.page * request.size
-        limit = self._limit(page_end)
+                request: SearchRequest, span: tuple[int, int]) -> Found:
+        """The ranked matches at positions ``span`` (start, end)."""
+        page_end = request.page * request.size  # decides whether relaxed matches count, as in the executor
+        limit = self._limit(max(page_end, span[1]))
         required = match(plan.required)
         full_rows, full_total = best(session, plan, stats, required, where, limit)
         total, complete = full_total, full_total > 0
@@ -237,14 +260,15 @@ class Searcher:
 
         scorer = CandidateScorer(stats, candidates, required_total["required"], phrase_found)
         ranked = rank(plan, scorer, in_full, in_relaxed, complete)
-        page = ranked.order[(request.page - 1) * request.size:page_end]
+        page = ranked.order[span[0]:span[1]]
         return Found(total=total, page=[candidates.row_ids[i] for i in page],
                      scores={candidates.row_ids[i]: float(ranked.score[i]) for i in page},
                      complete=complete, relaxed=ranked.relaxed, facets=facets,
                      first=[candidates.row_ids[i] for i in ranked.order[:SUGGEST_FROM_DOCS]])
 
     def _dated(self, session: Session, plan: QueryPlan, stats: Statistics, where: list[str],
-               request: SearchRequest, sort: str) -> Found:
+               request: SearchRequest, sort: str, span: tuple[int, int]) -> Found:
+        """The matches at positions ``span`` (start, end) in date order."""
         page_end = request.page * request.size
         expression = None if plan.browse else match(plan.required)
         complete: bool | None = None
@@ -258,7 +282,7 @@ class Searcher:
                     expression, relaxed = relaxed_expression, True
         page: list[ClusterResult] = []
         batch: Batch = [
-            (dated_sql(expression, where, sort, (request.page - 1) * request.size, request.size), page.append)]
+            (dated_sql(expression, where, sort, span[0], span[1] - span[0]), page.append)]
         facets: dict[str, list[FacetValue]] = {}
         if request.facets:
             batch += facet_statements(expression, where, facets)

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import shared_path
 from web_helpers import TOKEN, XSS_ARTICLE, make_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -223,3 +224,37 @@ def _scripts(page) -> list[str]:
 
 def _hit_categories(page) -> list[str]:
     return [text.replace("·", "").strip() for text in page.locator(".hit .category").all_inner_texts()]
+
+
+# -- same-event grouping (search/grouping.py) -------------------------------------
+def test_an_event_told_three_times_is_one_result_that_opens(base_url, page):
+    records = [json.loads(line) for line in shared_path("corpus/mds.jsonl").read_text(encoding="utf-8").splitlines()]
+    event = [record for record in records if record["id"] in ("mds-191-1", "mds-191-2", "mds-191-3")]
+    for record in event:
+        _post(base_url, record)
+    SHOTS.mkdir(exist_ok=True)
+    page.goto(base_url + "/?q=" + urllib.parse.quote("hủy chuyến bay vì bão"))
+    hit = page.locator(".hit", has=page.locator("details.same-event")).first
+    summary = hit.locator("summary")
+    assert summary.inner_text() == "và 2 bài cùng sự kiện"
+    members = hit.locator("details li a")
+    assert not members.first.is_visible()  # folded until asked for, with no script
+    page.screenshot(path=str(SHOTS / "grouped.png"), full_page=True)
+    summary.click()
+    assert members.first.is_visible()
+    titles = {hit.locator("h2").inner_text(), *members.all_inner_texts()}
+    assert titles == {record["title"] for record in event}
+    page.screenshot(path=str(SHOTS / "grouped-open.png"), full_page=True)
+    # a member's page lists the rest of its event
+    members.first.click()
+    page.wait_for_url("**/articles/mds-191-*")
+    here = urllib.parse.urlparse(page.url).path.rsplit("/", 1)[-1]
+    same = page.get_by_role("region", name="Cùng sự kiện").get_by_role("link")
+    assert set(same.all_inner_texts()) == {record["title"] for record in event if record["id"] != here}
+    page.screenshot(path=str(SHOTS / "same-event-article.png"), full_page=True)
+    # and the reader can ask for every article on its own
+    page.go_back()
+    page.locator("a.ungroup").click()
+    page.wait_for_url("**group=off**")
+    assert page.locator("details.same-event").count() == 0
+    assert page.problems == []

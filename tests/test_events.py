@@ -11,13 +11,20 @@ import subprocess
 import sys
 import unicodedata
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from indexer import signatures, store
+from indexer.documents import document_fields
+from indexer.ingest import ingest, optimize
+from indexer.records import article_from_dict
+from indexer.schema import build_schema
 from indexer.textnorm import fold
 from search import events
-from tests.helpers import ROOT, shared_path
+from search.engine import Engine
+from tests.helpers import ROOT, shared_path, write_jsonl
 
 # One fire reported by two outlets, and a follow-up the same afternoon...
 FIRE = {
@@ -86,7 +93,7 @@ def nfd(text: str) -> str:
 
 
 def similarity(a: dict, b: dict) -> float:
-    return float(events.similarities(events.stack([events.signature(a), events.signature(b)]))[0, 1])
+    return float(events.similarities(events.stack([signatures.signature(a), signatures.signature(b)]))[0, 1])
 
 
 def on_day(article: dict, published: str | None) -> dict:
@@ -99,22 +106,22 @@ def on_day(article: dict, published: str | None) -> dict:
 def test_spelling_does_not_change_the_signature(how):
     variant = rewritten(FIRE, how, id="variant")
     assert any(variant[name] != FIRE[name] for name in TEXT_FIELDS)
-    assert events.signature(variant) == events.signature(FIRE)
+    assert signatures.signature(variant) == signatures.signature(FIRE)
     assert events.group([FIRE, NIGHT_MARKET, variant]) == [["fire", "variant"], ["night-market"]]
 
 
 def test_the_signature_is_the_same_in_another_process():
     """Signatures are stored: Python's per-process string hash must not leak into them."""
-    code = ("import json, sys; from search import events; "
-            "print(events.signature(json.loads(sys.stdin.read())).hex())")
+    code = ("import json, sys; from indexer import signatures; "
+            "print(signatures.signature(json.loads(sys.stdin.read())).hex())")
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps(FIRE), capture_output=True, text=True,
                          check=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "12345"})
-    assert out.stdout.strip() == events.signature(FIRE).hex()
+    assert out.stdout.strip() == signatures.signature(FIRE).hex()
 
 
 def test_a_signature_is_256_bytes_of_minhash():
-    signature = events.signature(FIRE)
-    assert len(signature) == events.SIGNATURE_BINS == 256
+    signature = signatures.signature(FIRE)
+    assert len(signature) == signatures.SIGNATURE_BINS == 256
     assert 0 < signature.count(0) < 128  # a few empty bins (0), most filled
 
 
@@ -188,7 +195,7 @@ def test_too_little_text_or_no_signature_is_never_grouped():
     headline = {"id": "a", "published": FIRE["published"], "title": "Video", "lead": None, "body": ""}
     assert events.group([headline, {**headline, "id": "b"}]) == [["a"], ["b"]]
     assert events.group([{**headline, "title": ""}, {**headline, "id": "b", "title": ""}]) == [["a"], ["b"]]
-    stored = [events.signature(FIRE), None, events.signature(FIRE), b"short"]
+    stored = [signatures.signature(FIRE), None, signatures.signature(FIRE), b"short"]
     ids = [{"id": name, "published": FIRE["published"]} for name in "wxyz"]
     assert events.group(ids, stored) == [["w", "y"], ["x"], ["z"]]
     assert events.group([]) == []
@@ -204,10 +211,10 @@ def test_similarity_estimates_the_jaccard_similarity(shared, each):
     hashes = rng.integers(0, 2**63, shared + 2 * each, dtype=np.uint64)
     first, second = hashes[:shared + each], np.concatenate([hashes[:shared], hashes[shared + each:]])
     jaccard = shared / (shared + 2 * each)
-    signatures = np.stack([events.signature_of_features(first), events.signature_of_features(second)])
-    estimate = events.similarities(signatures)
+    pair = np.stack([signatures.signature_of_features(first), signatures.signature_of_features(second)])
+    estimate = events.similarities(pair)
     assert estimate[0, 1] == estimate[1, 0] and estimate[0, 0] == 0
-    filled = events.SIGNATURE_BINS * (1 - np.exp(-(shared + 2 * each) / events.SIGNATURE_BINS))
+    filled = signatures.SIGNATURE_BINS * (1 - np.exp(-(shared + 2 * each) / signatures.SIGNATURE_BINS))
     assert abs(estimate[0, 1] - jaccard) < 3 * np.sqrt(jaccard * (1 - jaccard) / filled) + 0.02
 
 
@@ -230,3 +237,52 @@ def test_a_slice_of_mds_is_grouped_with_high_precision():
     assert len(articles) == 91
     assert precision / len(articles) >= 0.9
     assert recall / len(articles) >= 0.6
+
+
+# -- signatures kept by the index ------------------------------------------------------
+def _mds(count: int) -> list[dict]:
+    lines = shared_path("corpus/mds.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines[:count]]
+
+
+def _stored_signatures_match(index: Path) -> int:
+    """Every live article's stored signature is the one its text gives; how many were checked."""
+    engine = Engine(index)
+    view = engine._state().view
+    docs = np.flatnonzero(view.live).tolist()
+    stored = view.event_signatures(docs)
+    for row, docnum in zip(stored, docs, strict=True):
+        assert row.tobytes() == signatures.signature(view.stored(docnum))
+    return len(docs)
+
+
+def test_signatures_are_stored_at_index_time_and_survive_merges(tmp_path):
+    records = _mds(260)  # past PARALLEL_MIN_DOCS: written by Whoosh's worker processes, in two segments
+    index = tmp_path / "ix"
+    ingest([write_jsonl(tmp_path / "a.jsonl", records)], index, procs=2, show_progress=False)
+    assert len(store.open_index(index)._segments()) == 2
+    assert _stored_signatures_match(index) == 260
+    optimize(index)  # one segment: the signatures come through Whoosh's merge
+    assert len(store.open_index(index)._segments()) == 1
+    assert _stored_signatures_match(index) == 260
+
+
+def test_an_index_made_before_signatures_gets_them_for_new_articles(tmp_path):
+    index = tmp_path / "old"
+    index.mkdir()
+    schema = build_schema()
+    schema.remove("event")
+    ix = store._storage(index).create().create_index(schema)  # as an earlier version made it
+    old, new = _mds(12), _mds(24)[12:]
+    with store.writing(ix, index) as writer:
+        for record in old:
+            fields = document_fields(article_from_dict(record))
+            del fields["event"]
+            writer.add_document(**fields)
+    ingest([write_jsonl(tmp_path / "new.jsonl", new)], index, show_progress=False)
+    assert "event" in store.open_index(index).schema
+    view = Engine(index)._state().view
+    by_id = {view.stored(d)["id"]: d for d in np.flatnonzero(view.live).tolist()}
+    stored = view.event_signatures([by_id[r["id"]] for r in old + new])
+    assert not stored[:12].any()  # no signature: never grouped, until indexed again
+    assert [row.tobytes() for row in stored[12:]] == [signatures.signature(r) for r in new]

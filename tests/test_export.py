@@ -30,8 +30,10 @@ from search.request import BadRequest, Position, SearchRequest
 from search.sphinx_backend import SphinxBackend
 from webui import exports
 
-HIT_KEYS = {"id", "title", "url", "author", "category", "source", "published", "snippet", "score"}
+HIT_KEYS = {"id", "title", "url", "author", "category", "source", "published", "snippet", "score",
+            "group", "group_size", "group_members"}
 NDJSON = "application/x-ndjson"
+UNGROUPED = {"group": "off"}  # cursors continue ungrouped results only (search/grouping.py)
 
 
 def _request(**params) -> SearchRequest:
@@ -45,7 +47,7 @@ def follow(client, spec=None, size: int = 7, **params) -> tuple[list[str], list[
     bodies = []
     cursor = None
     while True:
-        query = {**params, "size": size, **({"cursor": cursor} if cursor else {})}
+        query = {**UNGROUPED, **params, "size": size, **({"cursor": cursor} if cursor else {})}
         response = client.get("/api/search", query_string=query)
         assert response.status_code == 200, response.data[:300]
         if spec is not None:
@@ -60,7 +62,7 @@ def follow(client, spec=None, size: int = 7, **params) -> tuple[list[str], list[
 
 
 def big_page(client, **params) -> list[str]:
-    body = client.get("/api/search", query_string={**params, "size": 100}).get_json()
+    body = client.get("/api/search", query_string={**UNGROUPED, **params, "size": 100}).get_json()
     assert body["total"] <= 100 and body["next_cursor"] is None  # all of it, so no next page
     return [hit["id"] for hit in body["hits"]]
 
@@ -97,9 +99,10 @@ def test_cursor_pages_give_exactly_the_order_of_one_big_page(client, spec, param
         by_page += [h["id"] for h in client.get("/api/search", query_string={
             **params, "size": 7, "page": number}).get_json()["hits"]]
     assert by_page == whole
-    second = client.get("/api/search", query_string={**params, "size": 7, "page": 2}).get_json()
+    second = client.get("/api/search", query_string={**UNGROUPED, **params, "size": 7, "page": 2}).get_json()
     if second["next_cursor"]:
-        rest = client.get("/api/search", query_string={**params, "size": 7, "cursor": second["next_cursor"]})
+        continued = {**UNGROUPED, **params, "size": 7, "cursor": second["next_cursor"]}
+        rest = client.get("/api/search", query_string=continued)
         assert [h["id"] for h in rest.get_json()["hits"]] == whole[14:21]
 
 
@@ -109,7 +112,7 @@ def test_the_demo_has_every_article_in_the_broad_cases(client):
 
 
 def test_ties_are_ordered_by_the_hash_of_the_id(client):
-    hits = client.get("/api/search", query_string={"q": "NOT xyzzy", "size": 100}).get_json()["hits"]
+    hits = client.get("/api/search", query_string={**UNGROUPED, "q": "NOT xyzzy", "size": 100}).get_json()["hits"]
     assert {hit["score"] for hit in hits} == {0.0}
     assert [hit["id"] for hit in hits] == sorted((hit["id"] for hit in hits), key=tie_hash)
 
@@ -163,7 +166,7 @@ def test_date_sorted_cursors_survive_adds_replacements_and_deletes(writer, spec)
 
     seen: list[str] = []
     size = 4
-    first = writer.get("/api/search", query_string={"sort": "newest", "size": size}).get_json()
+    first = writer.get("/api/search", query_string={**UNGROUPED, "sort": "newest", "size": size}).get_json()
     seen += [hit["id"] for hit in first["hits"]]
     cursor = first["next_cursor"]
     assert [hit["id"] for hit in first["hits"]] == before[:4] and all(i.startswith("tie-") for i in seen)
@@ -181,7 +184,8 @@ def test_date_sorted_cursors_survive_adds_replacements_and_deletes(writer, spec)
 
     pages = 1
     while cursor:
-        response = writer.get("/api/search", query_string={"sort": "newest", "size": size, "cursor": cursor})
+        query = {**UNGROUPED, "sort": "newest", "size": size, "cursor": cursor}
+        response = writer.get("/api/search", query_string=query)
         assert response.status_code == 200, response.data[:300]
         check_response(spec, "/api/search", "GET", response)
         body = response.get_json()
@@ -205,7 +209,7 @@ def test_relevance_cursors_continue_only_in_their_index_generation(writable_inde
     stale = make_app(writable_index, REFRESH_INTERVAL=3600.0, CURSOR_SECRET="one secret").test_client()
     assert stale.get("/api/search?q=chinh+phu").status_code == 200
     assert writer.post("/api/articles", json=article("w-1", "2023-01-01"), headers=auth()).status_code == 201
-    query = {"q": "chính phủ", "size": 3}
+    query = {**UNGROUPED, "q": "chính phủ", "size": 3}
     whole = big_page(writer, q="chính phủ")
     first = writer.get("/api/search", query_string=query).get_json()
     # the cursor's generation is newer than the stale thread's: it reads the new commit and continues
@@ -230,7 +234,7 @@ def _spell(payload: list, tag: str) -> str:
 
 
 def test_forged_changed_cut_or_mismatched_cursors_are_bad_cursors(client, spec):
-    query = {"q": "chính phủ", "size": 3, "sort": "newest"}
+    query = {**UNGROUPED, "q": "chính phủ", "size": 3, "sort": "newest"}
     cursor = client.get("/api/search", query_string=query).get_json()["next_cursor"]
     payload, tag = _parts(cursor)
     last = tag[-1]
@@ -269,7 +273,7 @@ def test_forged_changed_cut_or_mismatched_cursors_are_bad_cursors(client, spec):
 
 
 def test_cursors_are_signed_with_the_servers_secret(demo_index):
-    query = {"sort": "newest", "size": 5}
+    query = {**UNGROUPED, "sort": "newest", "size": 5}
     restarted = [make_app(demo_index).test_client() for _ in range(2)]  # a random secret each
     cursor = restarted[0].get("/api/search", query_string=query).get_json()["next_cursor"]
     assert_error(restarted[1].get("/api/search", query_string={**query, "cursor": cursor}), 400, "bad_cursor")
@@ -301,7 +305,7 @@ def test_ndjson_streams_every_match_in_order(client, spec, params):
     assert response.is_streamed and "Content-Length" not in response.headers
     lines = ndjson_lines(response)
     assert [line["id"] for line in lines] == big_page(client, **params)
-    hits = client.get("/api/search", query_string={**params, "size": 100}).get_json()["hits"]
+    hits = client.get("/api/search", query_string={**UNGROUPED, **params, "size": 100}).get_json()["hits"]
     assert lines == [{**hit, "snippet": ""} for hit in hits]  # the API's hits, scores included
     assert int(response.headers["X-Total-Count"]) == len(lines)
     for line in lines:

@@ -19,9 +19,10 @@ from search.request import BadRequest, parse_bound
 from webui import feeds
 from webui import settings as server_settings
 
-HIT_KEYS = {"id", "title", "url", "author", "category", "source", "published", "snippet", "score"}
+HIT_KEYS = {"id", "title", "url", "author", "category", "source", "published", "snippet", "score",
+            "group", "group_size", "group_members"}
 RESULT_KEYS = {"query", "total", "page", "size", "took_ms", "hits", "facets", "filters", "suggestion",
-               "relaxed", "notes", "partial", "missing_shards", "next_cursor"}
+               "relaxed", "notes", "partial", "missing_shards", "next_cursor", "grouped"}
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
@@ -340,4 +341,4 @@ def test_every_setting_and_search_parameter_is_documented(spec):
         assert env_name in spec["info"]["description"] and env_name in server_settings.__doc__
     names = {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
     assert names == {"q", "from", "to", "author", "category", "source", "sort", "page", "size",
-                     "facets", "format", "cursor"}
+                     "facets", "format", "cursor", "group"}

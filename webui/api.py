@@ -36,10 +36,10 @@ def search():
     if output == "csv":
         # An export: the first CSV_ROWS matches in the requested order, no facets.
         wanted = dataclasses.replace(wanted, page=1, size=feeds.CSV_ROWS, facets=False,
-                                     highlight=False)
+                                     highlight=False, group=False)
         return feeds.csv_response(engine().search(wanted))
     if output == "atom":
-        wanted = dataclasses.replace(wanted, sort="newest", facets=False)
+        wanted = dataclasses.replace(wanted, sort="newest", facets=False, group=False)
         result = engine().search(wanted)
         return feeds.atom_response(result, self_url=request.url,
                                    page_url=urls.search_url(request.args, external=True, format=None))

@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sort", default="relevance", help="relevance, newest or oldest")
     p.add_argument("--page", default="1")
     p.add_argument("--size", default="10")
+    p.add_argument("--no-group", dest="group", action="store_const", const="off", default="on",
+                   help="list every match on its own (default: articles of one event under the first)")
     p.add_argument("--json", action="store_true", help="print the JSON API's result object")
     _add_index_arg(p)
     _add_backend_args(p)
@@ -227,7 +229,7 @@ def cmd_check(args) -> int:
 
 def cmd_search(args) -> int:
     params = {"q": args.query, "from": args.date_from, "to": args.date_to, "sort": args.sort,
-              "page": args.page, "size": args.size}
+              "page": args.page, "size": args.size, "group": args.group}
     lists = {"author": args.author, "category": args.category, "source": args.source}
     request = SearchRequest.from_params(params.get, lambda name: lists.get(name, []))
     result = _backend(args).search(request)
@@ -256,6 +258,9 @@ def render_text(result) -> str:
         snippet = re.sub(r"</?mark>", "*", hit.snippet)
         lines += [f"{number:>3}. {hit.title}", f"     {meta}  [{hit.id}]",
                   f"     {shorten(snippet, 200, placeholder='…')}"]
+        if hit.members:
+            lines.append(f"     và {len(hit.members)} bài cùng sự kiện:")
+            lines += [f"       - {member.title}  [{member.id}]" for member in hit.members]
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from flask import Blueprint, jsonify
 from search.autocomplete import MAX_COMPLETIONS
 from search.cursor import MAX_CURSOR_CHARS
 from search.engine import EXPORT_BATCH, FACETS
+from search.grouping import GROUP_WINDOW
 from search.request import (
     DEFAULT_PAGE_SIZE,
     FILTER_FIELDS,
@@ -22,6 +23,7 @@ from search.request import (
     MAX_QUERY_CHARS,
     MAX_RESULT_WINDOW,
     SORTS,
+    SWITCH_VALUES,
 )
 from webui.api import FORMATS, RELATED_DEFAULT, RELATED_MAX
 from webui.exports import EXPORT_STREAMS, NDJSON
@@ -65,6 +67,14 @@ SCHEMAS = {
                       "description": "ISO 8601 with the +07:00 offset"},
         "snippet": {"type": "string", "description": "escaped HTML; the only markup is <mark>"},
         "score": {"type": ["number", "null"], "description": "null when sorted by date"},
+        "group": {"type": "string", "description": (
+            "the same-event group of the hit: its leader's id (the hit's own id when it leads its group, "
+            "and for every hit when results are not grouped)")},
+        "group_size": {"type": "integer", "minimum": 1, "description": (
+            "articles in the group: the hit and its group_members")},
+        "group_members": {"type": "array", "items": _ref("Hit"), "maxItems": GROUP_WINDOW, "description": (
+            "the group's other articles, best-ranked first, each a Hit without snippet (and without "
+            "members of its own); empty when the hit is alone or results are not grouped")},
     }),
     "FacetValue": _obj({"value": {"type": "string"}, "count": {"type": "integer", "minimum": 1}}),
     "SearchResult": _obj({
@@ -92,7 +102,11 @@ SCHEMAS = {
             "which shards are missing when partial (-1: one that could not be named); empty otherwise")},
         "next_cursor": {"type": ["string", "null"], "description": (
             "the page after this one: pass it as 'cursor' with the same q, filters, sort and size (and no "
-            "'page'). null on the last page, and always on a Sphinx cluster")},
+            "'page'). null on the last page, on grouped results (cursor paging needs group=off) and always "
+            "on a Sphinx cluster")},
+        "grouped": {"type": "integer", "minimum": 0, "description": (
+            "matches shown in a hit's group_members rather than as hits of their own (0 when results are "
+            "not grouped); the pages hold total - grouped hits")},
     }),
     "Article": _obj({
         "id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
@@ -215,6 +229,11 @@ SEARCH_PARAMS = [
     _param("facets", {"type": "string", "default": "true", "examples": ["true", "false"]},
            "false, 0 or no (any case) skips facet counts (faster; 'facets' is then {}); any other value "
            "counts them"),
+    _param("group", {"type": "string", "default": "on", "enum": list(SWITCH_VALUES)}, (
+        f"same-event grouping: the first {GROUP_WINDOW} ranked matches are grouped by event (articles that "
+        "report the same event, read from their titles, leads and dates); each page lists 'size' groups, "
+        "led by their best-ranked article, with the others in group_members. off: every match is a hit of "
+        "its own. Cursor pages (cursor=) and the csv, atom and ndjson formats are never grouped")),
     _param("cursor", {"type": "string", "maxLength": MAX_CURSOR_CHARS}, (
         "continue after the last hit of an earlier page: its next_cursor, sent with the same q, filters, sort "
         "and size, without 'page'. There is no page*size limit. Results are ordered by score or publication "

@@ -4,13 +4,18 @@ lives in the URL, and nothing needs JavaScript."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import Blueprint, abort, render_template, request
 
+from indexer.records import VIETNAM, RecordError, parse_published
 from search.compiler import highlight_words
+from search.events import DATE_WINDOW_DAYS
 from search.highlight import Highlighter
 from search.request import MAX_QUERY_CHARS, MAX_RESULT_WINDOW, SearchRequest
+from search.result import Hit
 from webui import chart, urls
 from webui.context import engine
 
@@ -20,6 +25,7 @@ SORT_LABELS = {"relevance": "Liên quan nhất", "newest": "Mới nhất", "olde
 FACET_LABELS = {"category": "Chuyên mục", "author": "Tác giả", "source": "Nguồn"}
 PAGE_WINDOW = 2  # page links shown either side of the current page
 SAME_AUTHOR = 5  # the author's latest other articles under an article
+_NOT_A_WORD = re.compile(r"[^\w]+")  # what a headline loses to become a plain query (no operators, scopes)
 
 
 @dataclass
@@ -60,7 +66,7 @@ def article(article_id: str):
     return render_template("article.html", article=found, q=q.strip(),
                            marker=Highlighter(highlight_words(q)) if q.strip() else None,
                            related=engine().related(article_id) or [],
-                           same_author=_same_author(found))
+                           same_author=_same_author(found), same_event=_same_event(found))
 
 
 def _same_author(found: dict) -> list:
@@ -70,6 +76,29 @@ def _same_author(found: dict) -> list:
     latest = engine().search(SearchRequest(authors=[found["author"]], sort="newest", size=SAME_AUTHOR + 1,
                                            facets=False, highlight=False))
     return [hit for hit in latest.hits if hit.id != found.get("id")][:SAME_AUTHOR]
+
+
+def _same_event(found: dict) -> list[Hit]:
+    """The other articles of the article's event: its group when its own
+    headline is searched among the articles of the days around it, as a
+    results page groups them (search/grouping.py), on any backend."""
+    words = _NOT_A_WORD.sub(" ", found.get("title") or "").lower().split()  # "OR", "-x", "title:" are operators
+    if not words:
+        return []
+    wanted = SearchRequest(q=" ".join(words), facets=False, highlight=False)
+    try:
+        published = parse_published(found.get("published"))
+    except RecordError:
+        published = None
+    if published is not None:
+        local = published.astimezone(VIETNAM).replace(tzinfo=None)
+        window = timedelta(days=DATE_WINDOW_DAYS)
+        wanted.date_from, wanted.date_to = local - window, local + window
+    for hit in engine().search(wanted).hits:
+        group = [hit, *hit.members]
+        if any(member.id == found.get("id") for member in group):
+            return [member for member in group if member.id != found.get("id")]
+    return []
 
 
 def _facet_links(args, name: str, values) -> list[FacetLink]:
