@@ -269,7 +269,7 @@ def per_query(corpus: Corpus, workdir: Path) -> list[list[int]]:
     engine = Engine(index_dir)
     pages = []
     for name in corpus.names:
-        result = engine.search(SearchRequest(q=name, size=QUERY_HITS, facets=False, highlight=False))
+        result = engine.search(SearchRequest(q=name, size=QUERY_HITS, facets=False, highlight=False, group=False))
         pages.append([corpus.position[hit.id] for hit in result.hits])
     pages = [page for page in pages if page]
     groupers = {"events.py": module_grouper(corpus),

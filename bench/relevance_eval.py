@@ -48,7 +48,7 @@ SHARDS, MIRRORS = 2, 2
 
 
 def our_ids(engine: Backend, q, k=K + 1):
-    params = {"q": q, "size": str(k), "facets": "false"}
+    params = {"q": q, "size": str(k), "facets": "false", "group": "off"}  # ranking, not grouping
     return [h.id for h in engine.search(SearchRequest.from_params(params.get, lambda _: [])).hits]
 
 

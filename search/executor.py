@@ -36,11 +36,16 @@ from search.plan import (
 )
 
 MAX_PHRASE_CHECKS = 20_000  # candidate documents verified by positions per phrase
-PHRASE_BOOST_CANDIDATES = 50  # an optional phrase is checked on the best-scoring few...
-PHRASE_CHECK_ALL = 2000  # ...or on every match when there are at most this many
+PHRASE_TIER_GAP = 1e-3  # how far the weakest phrase holder stays above the best other match
 PHRASE_TERM_WEIGHT = 2.0  # a matched phrase adds this x its idf
-RELAX_FRACTION = 0.34  # share of the informative words a relaxed match needs
-COMMON_WORD_SHARE = 0.5  # words in more documents than this share are not informative
+RELAX_FRACTION = 0.2  # share of the informative words a relaxed match needs
+COMMON_WORD_SHARE = 0.9  # words in more documents than this share are not informative
+# From this many words (a pasted headline), articles with most of the words
+# rank among those with all of them, by score: the other reports of an event
+# share many of a headline's words, rarely all (MDS same-event nDCG@10 0.83 ->
+# 0.88 with the two shares above, which were 0.34 and 0.5; bench/relevance_eval.py).
+# Shorter queries keep every word first: for 3-4 words, blending cost 0.03 MRR.
+BLEND_MIN_WORDS = 7
 RELAXED_BELOW = 0.999  # the best relaxed match scores this x the weakest full match
 FEW_LOOKUPS = 32  # binary searches beat a mask of the archive when this many times fewer
 
@@ -98,27 +103,33 @@ class Executor:
         self.scoring = scoring
         self.deadline = deadline  # looked at before each node and term (deadline.py)
         self._tally: WordTally | None = None
+        self._holders: list[np.ndarray] = []  # phrase holders of the plan's boosts, lifted by execute
 
     def zeros(self) -> np.ndarray:
         return np.zeros(self.size, dtype=np.float32)
 
     def execute(self, plan: QueryPlan, allowed: np.ndarray | None, wanted: int) -> Matches:
         """The plan's matches among ``allowed`` documents (None: all), relaxed
-        when fewer than ``wanted`` articles match every word."""
+        when fewer than ``wanted`` articles match every word, or when the
+        query is long enough to blend (``blends``)."""
         if plan.relaxation is not None:
             limit = COMMON_WORD_SHARE * max(1, self.view.live_count)
             self._tally = WordTally(plan.relaxation.words, self.size, limit)
+        self._holders = []
         mask, score = self.run(plan.matcher if self.scoring else plan.required)
         if allowed is not None:
             mask &= allowed
+        for hits in self._holders:  # after the filters: the tier is the filtered matches' order
+            lift_above(score, mask, hits[mask[hits]])
         complete = bool(mask.any())
         relaxed_any = False
-        if plan.relaxation is not None and int(mask.sum()) < wanted:
+        blend = blends(plan.relaxation)
+        if plan.relaxation is not None and (int(mask.sum()) < wanted or blend):
             relaxed, relaxed_score = self._relaxed(plan.relaxation)
             if allowed is not None:
                 relaxed &= allowed
             relaxed &= ~mask
-            if complete:  # full matches first: relaxed scores scaled below them
+            if complete and not blend:  # full matches first: relaxed scores scaled below them
                 floor = float(score[mask].min()) * RELAXED_BELOW
                 top = float(relaxed_score[relaxed].max()) if relaxed.any() else 1.0
                 relaxed_score = relaxed_score * (floor / max(top, 1e-9))
@@ -326,11 +337,9 @@ class Executor:
                 child_mask, child_score = self.run(optional)
                 score += child_score * (child_mask & mask)
         if phrases:
-            # positions are costly: check only the best-scoring candidates
             docs = np.flatnonzero(mask)
-            if len(docs) > max(PHRASE_BOOST_CANDIDATES, PHRASE_CHECK_ALL):
-                docs = np.sort(docs[np.argpartition(-score[docs], PHRASE_BOOST_CANDIDATES - 1)
-                                    [:PHRASE_BOOST_CANDIDATES]])
+            if len(docs) > MAX_PHRASE_CHECKS:  # the best-scoring ones
+                docs = np.sort(docs[np.argpartition(-score[docs], MAX_PHRASE_CHECKS - 1)[:MAX_PHRASE_CHECKS]])
             for phrase in phrases:
                 hits = self.phrase_docs(phrase.field, phrase.words, within=docs)
                 # a rare phrase of common words is strong evidence: score it
@@ -340,7 +349,28 @@ class Executor:
                 for term in phrase.scoring:
                     ids, scores = self.term_scores_at(term, hits)
                     score[ids] += scores
+                self._holders.append(hits)
         return mask, score
+
+
+def blends(relaxation: Relaxation | None) -> bool:
+    """Whether a query's relaxed matches rank with its full matches (BLEND_MIN_WORDS)."""
+    return relaxation is not None and len(relaxation.words) >= BLEND_MIN_WORDS
+
+
+def lift_above(score: np.ndarray, mask: np.ndarray, hits: np.ndarray) -> np.ndarray:
+    """Rank ``hits`` (matches holding the query's words in a row) above every
+    other match in ``mask``, keeping each side's order: a reader who types a
+    remembered sentence, or a headline's words, means them together."""
+    if not len(hits):
+        return score
+    apart = mask.copy()
+    apart[hits] = False
+    if apart.any():
+        lift = float(score[apart].max() - score[hits].min())
+        if lift >= 0:
+            score[hits] += lift * (1 + PHRASE_TIER_GAP) + PHRASE_TIER_GAP
+    return score
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:

