@@ -9,19 +9,33 @@ corrections from the index vocabulary. Offered only when it would help.
   missing from the vocabulary is replaced by the most frequent known word at
   edit distance 1 (then 2); the suggestion is offered only if some article
   holds every corrected word.
+* Keystrokes: before that, words typed as Telex or VNI ("thanhf phoos",
+  keystrokes.py) that the archive does not know as typed are decoded, when
+  some article holds every decoded word: "thành phố", not the nearest
+  spellings "thanh phoo".
+* Only syllables: a suggested word is a valid Vietnamese syllable
+  (syllables.py), or a plain word the archive writes so (a name, a foreign
+  word, a number). Garbled spellings the archive holds ("dãä" in one
+  article, which made "bong daa" suggest "bông dãä") are never offered, and
+  such a word is corrected instead, like a misspelling; a correction is a
+  syllable whenever one is within reach.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
 import numpy as np
 
-from indexer.textnorm import fold_aligned, normalize
+from indexer.textnorm import canonical_i_y, fold, fold_aligned, normalize
+from search.keystrokes import decode
 from search.plan import PlainWord
+from search.syllables import is_valid_syllable
 from search.vocabulary import ALPHABET, Vocabulary
 
 
@@ -64,20 +78,29 @@ def _edits1(word: str) -> set[str]:
             | {a + c + b for a, b in splits for c in ALPHABET})
 
 
-def candidates(word: str, vocab: Vocabulary, limit: int = CANDIDATES_PER_WORD) -> list[str]:
-    """Known words at edit distance 1 (else 2), most frequent first."""
-    if word in vocab or not 2 <= len(word) <= MAX_WORD_LENGTH or word.isdigit():
+def candidates(word: str, vocab: Vocabulary, limit: int = CANDIDATES_PER_WORD, garbled: bool = False) -> list[str]:
+    """Known words at edit distance 1 (else 2), most frequent first. When
+    any of them is a Vietnamese syllable, only those: a misspelled syllable
+    means a syllable, not a name or a garbled word the archive happens to
+    hold. A ``garbled`` word (known, but only in spellings that are no
+    syllable) is corrected too, to syllables one edit away only."""
+    if (word in vocab and not garbled) or not 2 <= len(word) <= MAX_WORD_LENGTH or word.isdigit():
         return []
-    known = [c for c in _edits1(word) if c in vocab]
-    if not known and 4 <= len(word) <= MAX_EDIT2_LENGTH:
+    known = [c for c in _edits1(word) if c in vocab and c != word]
+    if not known and not garbled and 4 <= len(word) <= MAX_EDIT2_LENGTH:
         known = vocab.within_two_edits(word)
+    syllables = [c for c in known if is_valid_syllable(c)]
+    if syllables or garbled:
+        known = syllables
     return sorted(known, key=lambda c: (-vocab.frequency(c), c))[:limit]
 
 
-def correct(executor: PhraseCounter, folded: list[str], vocab: Vocabulary) -> list[str]:
-    """Replace unknown words by the candidate found most often next to its
-    neighbours in the query ("can bo trex" -> tre as in "bộ trẻ", not the
-    more frequent tren), then by frequency."""
+def correct(executor: PhraseCounter, folded: list[str], vocab: Vocabulary,
+            garbled: Collection[str] = (), fixed: Collection[int] = ()) -> list[str]:
+    """Replace unknown (and ``garbled``) words by the candidate found most
+    often next to its neighbours in the query ("can bo trex" -> tre as in
+    "bộ trẻ", not the more frequent tren), then by frequency; the words at
+    the ``fixed`` positions (decoded keystrokes) stay."""
     corrected = list(folded)
 
     def adjacent(i: int, option: str) -> float:
@@ -93,7 +116,9 @@ def correct(executor: PhraseCounter, folded: list[str], vocab: Vocabulary) -> li
         return adjacent(i, option), vocab.frequency(option)
 
     for i, word in enumerate(folded):
-        options = candidates(word, vocab)
+        if i in fixed:
+            continue
+        options = candidates(word, vocab, garbled=word in garbled)
         if len(options) == 1:
             corrected[i] = options[0]
         elif options:
@@ -101,29 +126,94 @@ def correct(executor: PhraseCounter, folded: list[str], vocab: Vocabulary) -> li
     return corrected
 
 
-def restore_accents(view: DocumentSource, folded_words: list[str], docnums: list[int]) -> str | None:
-    """The accented spelling of the words as the top documents write them."""
-    if not folded_words or not docnums:
+def offerable(spelling: str) -> bool:
+    """May a word, as the archive writes it, be suggested? A syllable, or
+    plain ASCII (a name, a foreign word, a number): not "dãä"."""
+    return spelling.isascii() or is_valid_syllable(spelling)
+
+
+@dataclass
+class Spellings:
+    """How the best hits write the query's (folded) words."""
+    phrases: Counter = field(default_factory=Counter)  # the words together, as a tuple
+    words: dict[str, Counter] = field(default_factory=dict)  # each word alone
+    garbled: set[str] = field(default_factory=set)  # words seen only in spellings not offerable
+
+    def best(self, folded_words: list[str]) -> list[str] | None:
+        """The most common spelling of the whole phrase, else of each word."""
+        if self.phrases:
+            return list(self.phrases.most_common(1)[0][0])
+        if all(self.words[w] for w in folded_words):
+            return [self.words[w].most_common(1)[0][0] for w in folded_words]
         return None
+
+
+def read_spellings(view: DocumentSource, folded_words: list[str], docnums: list[int]) -> Spellings:
+    """The spellings of ``folded_words`` in the top documents' title, lead
+    and start of body; spellings that are no syllable are left out."""
+    found = Spellings(words={w: Counter() for w in folded_words})
+    if not folded_words or not docnums:
+        return found
     gap = r"[^\w]+"
     phrase = re.compile(rf"(?<!{_WORD})" + gap.join(map(re.escape, folded_words)) + rf"(?!{_WORD})")
     singles = re.compile(rf"(?<!{_WORD})(?:{'|'.join(map(re.escape, set(folded_words)))})(?!{_WORD})")
-    phrases: Counter = Counter()
-    words: dict[str, Counter] = {w: Counter() for w in folded_words}
+    rejected: set[str] = set()
     for docnum in docnums[:RESTORE_FROM_DOCS]:
         doc = view.stored(docnum)
         parts = (doc["title"], doc.get("lead"), doc["body"][:RESTORE_BODY_CHARS])
         text = normalize(" \n".join(p for p in parts if p))
         folded = fold_aligned(text)
         for m in phrase.finditer(folded):
-            phrases[" ".join(text[m.start():m.end()].lower().split())] += 1
+            words = tuple(w for w in re.split(gap, text[m.start():m.end()].lower()) if w)
+            if len(words) == len(folded_words) and all(map(offerable, words)):
+                found.phrases[words] += 1
         for m in singles.finditer(folded):
-            words[m.group()][text[m.start():m.end()].lower()] += 1
-    if phrases:
-        return phrases.most_common(1)[0][0]
-    if all(words[w] for w in folded_words):
-        return " ".join(words[w].most_common(1)[0][0] for w in folded_words)
-    return None
+            spelling = text[m.start():m.end()].lower()
+            if offerable(spelling):
+                found.words[m.group()][spelling] += 1
+            else:
+                rejected.add(m.group())
+    found.garbled = {w for w in rejected if not found.words[w]}
+    return found
+
+
+def restore_accents(view: DocumentSource, folded_words: list[str], docnums: list[int]) -> str | None:
+    """The accented spelling of the words as the top documents write them."""
+    best = read_spellings(view, folded_words, docnums).best(folded_words)
+    return " ".join(best) if best else None
+
+
+def syllable_fold(word: str) -> str:
+    """The vocabulary's form of a lowercase word: folded, one i/y spelling."""
+    return fold(canonical_i_y(word))
+
+
+def keystroke_words(folded: list[str], vocab: Vocabulary) -> dict[int, str]:
+    """{position: syllable} for the query's words typed as Telex or VNI
+    keystrokes that the archive does not hold as typed ("hoof" -> "hồ"; a
+    "bus" the archive knows stays a bus)."""
+    decoded = decode(" ".join(folded))
+    if decoded is None:
+        return {}
+    return {i: word for i, (typed, word) in enumerate(zip(folded, decoded.split(" "), strict=True))
+            if word != typed and typed not in vocab}
+
+
+def offer(view: DocumentSource, executor: PhraseCounter, corrected: list[str],
+          typed: dict[int, str] | None = None) -> str | None:
+    """The corrected words accented as their first matches write them, the
+    ``typed`` syllables (decoded keystrokes) as typed, if some article holds
+    them all: each suggested word is then one the archive writes."""
+    typed = typed or {}
+    held = [canonical_i_y(typed[i]) if i in typed else word for i, word in enumerate(corrected)]
+    mask = executor.words_mask("content", held)  # accented words match their exact spelling
+    if not mask.any():
+        return None
+    top = np.flatnonzero(mask)[:CORRECTED_FROM_DOCS].tolist()
+    words = read_spellings(view, corrected, top).best(corrected) or list(corrected)
+    for i, syllable in typed.items():
+        words[i] = syllable
+    return " ".join(words)
 
 
 def suggest(view: DocumentSource, executor: PhraseCounter, words: list[PlainWord], docnums: list[int],
@@ -134,17 +224,22 @@ def suggest(view: DocumentSource, executor: PhraseCounter, words: list[PlainWord
         return None
     folded = [w.folded[0] for w in words]
     if not complete:
-        corrected = correct(executor, folded, view.vocabulary())
-        if corrected == folded:
-            return None
-        mask = executor.words_mask("content", corrected)
-        if not mask.any():
-            return None
-        top = np.flatnonzero(mask)[:CORRECTED_FROM_DOCS].tolist()
-        return restore_accents(view, corrected, top) or " ".join(corrected)
+        vocab = view.vocabulary()
+        typed = keystroke_words(folded, vocab)
+        if typed:
+            decoded = [syllable_fold(typed[i]) if i in typed else w for i, w in enumerate(folded)]
+            offered = offer(view, executor, correct(executor, decoded, vocab, fixed=typed), typed)
+            if offered:
+                return offered
+        corrected = correct(executor, folded, vocab)
+        return offer(view, executor, corrected) if corrected != folded else None
     if any(w.exact for w in words):  # typed with accents: nothing to restore
         return None
-    restored = restore_accents(view, folded, docnums)
-    if restored and restored != " ".join(folded):
-        return restored
+    spellings = read_spellings(view, folded, docnums)
+    restored = spellings.best(folded)
+    if restored and restored != folded:
+        return " ".join(restored)
+    if spellings.garbled:  # "daa", known only as "dãä": corrected like a misspelling
+        corrected = correct(executor, folded, view.vocabulary(), garbled=spellings.garbled)
+        return offer(view, executor, corrected) if corrected != folded else None
     return None
