@@ -22,6 +22,23 @@ On top of that, optional clauses add:
                        strong evidence) plus PHRASE_BOOST x the mean BM25 of the
                        words (checked on every match when there are at most 2,000)
 
+Abbreviations (abbreviations.py, abbreviations.tsv): a query word, or a run of
+plain words, or a quoted phrase that is an abbreviation or its expansion
+("UBND", "TP HCM", "ủy ban nhân dân") matches either form: its clause becomes
+AnyOf([the clause as typed, the other form]), the other form a phrase (or one
+term) scored by
+
+  ALT_WEIGHT      0.5  shared by its terms (each weighs ALT_WEIGHT / n), in
+                       content and, with their weights, the short fields: the
+                       other form counts at most half a typed word (a form of
+                       four syllables, an eighth of each), so an article in
+                       the form typed ranks first
+
+A phrase that holds a form inside ("ủy ban nhân dân tỉnh") gets the same
+phrase with the form replaced. Not expanded: words under NOT or "-" (an
+exclusion excludes what was typed), field-scoped words (title:, author:...);
+at most MAX_EXPANDED parts of one query.
+
 A plain query of RELAX_MIN_WORDS words or more also gets a relaxed fallback
 (executor.py): when the articles with every word do not fill the page, those
 with most of the words follow them.
@@ -31,10 +48,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
 from indexer.analysis import COMPOUND, EXACT, FOLD, SPECIAL, has_accents, terms
+from search import abbreviations
+from search.abbreviations import Spelling, folded_syllables
 from search.plan import (
     AllOf,
     AnyOf,
@@ -71,6 +91,8 @@ COMPOUND_SIZES = (2, 3)  # pyvi's compounds are two or three syllables
 RELAX_MIN_WORDS = 4  # shorter queries need all their words
 FACET_SCOPES = ("author", "category", "source")
 CACHED_CHUNKS = 4096  # analysed query words kept per process (a few hundred bytes each)
+ALT_WEIGHT = 0.5  # the form of an abbreviation not typed, shared by its syllables
+MAX_EXPANDED = 4  # abbreviations (or expansions) given their other form, per query
 
 
 class Chunk:
@@ -80,13 +102,18 @@ class Chunk:
     def __init__(self, text: str):
         accented = has_accents(text)
         by_pos: dict[int, dict[str, str]] = {}
-        self.specials: list[str] = []
+        specials: list[tuple[int, str]] = []
         for term in terms(text, segment=False, query=True):
             slot = by_pos.setdefault(term.pos, {})
             if term.kind == SPECIAL:
-                self.specials.append(term.text)
+                specials.append((term.pos, term.text))
             elif term.kind in (FOLD, EXACT):
                 slot.setdefault(term.kind, term.text)
+        # "TPHCM" read as "TP HCM" (analysis.tp_prefix_split) adds "tp" beside
+        # "tphcm": as a special (any article with "tp" anywhere) it would
+        # match every "TP Đà Nẵng"; the phrase "tphcm hcm" already meets
+        # every spelling of the city
+        self.specials = [text for pos, text in specials if not _split_prefix(by_pos[pos].get(FOLD), text)]
         positions = [by_pos[p] for p in sorted(by_pos) if FOLD in by_pos[p]]
         self.folded: list[str] = [slot[FOLD] for slot in positions]
         self.exact: list[str | None] = [slot.get(EXACT) for slot in positions] if accented else []
@@ -94,6 +121,11 @@ class Chunk:
     def pairs(self) -> list[tuple[str, str | None]]:
         """(folded, exact or None) per syllable."""
         return list(zip(self.folded, self.exact or [None] * len(self.folded), strict=True))
+
+
+def _split_prefix(folded: str | None, special: str) -> bool:
+    """True for the "tp" of a "TPHCM" split in two (its folded term starts with it)."""
+    return folded is not None and folded != special and folded.startswith(special)
 
 
 @lru_cache(maxsize=CACHED_CHUNKS)
@@ -127,12 +159,95 @@ def chunk_node(fieldname: str, typed: Chunk, weighted: bool) -> Node | None:
     return PhraseMatch(fieldname, typed.folded, scoring, typed.specials)
 
 
+# -- abbreviations: either form (abbreviations.py) ---------------------------------
+
+@dataclass(frozen=True)
+class Expansion:
+    """A part of a query that names an abbreviation's entry: ``words``
+    query nodes from the one it is filed under, and the other forms."""
+    words: int
+    others: tuple[Spelling, ...]
+
+
+def other_form(spelling: Spelling) -> Node:
+    """The form the reader did not type: its syllables in a row (or one of
+    its specials anywhere), scored like an unscoped word but ALT_WEIGHT in
+    all (its content terms share it; the short fields weigh on top, as they
+    do for a typed word)."""
+    share = ALT_WEIGHT / (len(spelling.syllables) + len(spelling.specials))
+    scoring = []
+    for syllable in spelling.syllables:
+        scoring.append(ScoredTerm("content", syllable, share))
+        scoring += [ScoredTerm(f, syllable, w * share) for f, w in FIELD_WEIGHTS.items()]
+    scoring += [ScoredTerm("content", special, share) for special in spelling.specials]
+    if len(spelling.syllables) == 1:
+        return AnyTerm(scoring)
+    return PhraseMatch("content", list(spelling.syllables), scoring, list(spelling.specials))
+
+
+def either_form(literal: Node, expansion: Expansion) -> AnyOf:
+    """The clause as typed, or any other form of it."""
+    return AnyOf([literal, *(other_form(s) for s in expansion.others)])
+
+
+def expansions(root: QueryNode | None) -> dict[int, Expansion]:
+    """The parts of a query that get their other form, filed under the id()
+    of their first query node (valid while ``root`` lives): a positive,
+    unscoped word or phrase that is or holds an abbreviation or expansion,
+    and runs of plain words that spell one together ("TP HCM", "ủy ban nhân
+    dân"), in query order, at most MAX_EXPANDED."""
+    table = abbreviations.active()
+    found: dict[int, Expansion] = {}
+    if not table:
+        return found
+
+    def walk(node: QueryNode) -> None:
+        if len(found) >= MAX_EXPANDED or isinstance(node, Not):
+            return
+        if isinstance(node, (Word, Phrase)):
+            others = table.alternatives(folded_syllables(node.text)) if node.field is None else ()
+            if others:
+                found[id(node)] = Expansion(1, others)
+            return
+        i = 0
+        while i < len(node.nodes) and len(found) < MAX_EXPANDED:
+            run = _run(table, node.nodes, i) if isinstance(node, And) else None
+            if run is not None:
+                found[id(node.nodes[i])] = run
+                i += run.words
+            else:
+                walk(node.nodes[i])
+                i += 1
+
+    if root is not None:
+        walk(root)
+    return found
+
+
+def _run(table: abbreviations.Table, nodes: list[QueryNode], start: int) -> Expansion | None:
+    """The longest run of two or more plain words from ``start`` that spell one form together."""
+    typed: list[str] = []
+    best = None
+    for end in range(start, len(nodes)):
+        node = nodes[end]
+        if not isinstance(node, Word) or node.field is not None:
+            break
+        typed += folded_syllables(node.text)
+        if len(typed) > table.longest:
+            break
+        others = table.others(typed) if end > start else ()
+        if others:
+            best = Expansion(end - start + 1, others)
+    return best
+
+
 class Compiler:
     """Compiles against one index view: it looks up facet labels (for
     author:/category:/source:) and which compounds the archive has."""
 
     def __init__(self, view: CompilerView) -> None:
         self.view = view
+        self.expanded: dict[int, Expansion] = {}  # of the query being planned (``expansions``)
 
     def plan(self, parsed: ParsedQuery) -> QueryPlan:
         """Everything one search needs to know about its query."""
@@ -140,16 +255,20 @@ class Compiler:
         if parsed.dropped:
             notes.append(f"Chỉ tìm theo {MAX_CLAUSES} từ đầu tiên; "
                          f"{parsed.dropped} từ sau đó bị bỏ qua.")
+        self.expanded = expansions(parsed.root)
         required = self.node(parsed.root)
-        highlight = _highlight_pairs(parsed.root)
+        highlight = _highlight_pairs(parsed.root, self.expanded)
         if required is None:
             return QueryPlan(required=Everything(), browse=True, highlight=highlight, notes=notes)
         words = _plain_words(parsed)
         relaxation = None
         if len(words) >= RELAX_MIN_WORDS:
+            # the required part's own clauses: a plain query's words (a run
+            # spelling an abbreviation is one of them) and its exclusions
+            clauses = required.nodes if isinstance(required, AllOf) else [required]
             relaxation = Relaxation(
-                words=[n for n in (self.node(w) for w in words) if n is not None],
-                exclusions=[n for n in (self.node(x.node) for x in _top_level(parsed, Not)) if n is not None],
+                words=[n for n in clauses if not isinstance(n, Exclude)],
+                exclusions=[n.node for n in clauses if isinstance(n, Exclude)],
             )
         return QueryPlan(
             required=required, boosts=self.boosts(words) if words else [], relaxation=relaxation,
@@ -164,16 +283,36 @@ class Compiler:
         if isinstance(node, (Word, Phrase)):
             if node.field in FACET_SCOPES:
                 return self._scoped(node)
-            return chunk_node(node.field or "content", chunk(node.text), weighted=node.field is None)
+            literal = chunk_node(node.field or "content", chunk(node.text), weighted=node.field is None)
+            expansion = self.expanded.get(id(node))
+            if literal is not None and expansion is not None and expansion.words == 1:
+                return either_form(literal, expansion)
+            return literal
         if isinstance(node, Not):
             inner = self.node(node.node)
             return Exclude(inner) if inner is not None else None
-        children = [c for c in (self.node(n) for n in node.nodes) if c is not None]
+        children = self._children(node.nodes)
         if not children:
             return None
         if len(children) == 1:
             return children[0]
         return AllOf(children) if isinstance(node, And) else AnyOf(children)
+
+    def _children(self, nodes: list[QueryNode]) -> list[Node]:
+        """The clauses of an AND or OR; a run of words that spells an
+        abbreviation together is one clause, all its words or the other form."""
+        children: list[Node] = []
+        i = 0
+        while i < len(nodes):
+            expansion = self.expanded.get(id(nodes[i]))
+            size = expansion.words if expansion is not None else 1
+            parts = [c for c in (self.node(n) for n in nodes[i:i + size]) if c is not None]
+            if expansion is not None and size > 1 and parts:
+                children.append(either_form(AllOf(parts) if len(parts) > 1 else parts[0], expansion))
+            else:
+                children += parts
+            i += size
+        return children
 
     def _scoped(self, node: Word | Phrase) -> ValueMatch:
         """author:/category:/source: the stored values whose folded syllables
@@ -228,11 +367,13 @@ def _plain_words(parsed: ParsedQuery) -> list[Word]:
 def highlight_words(q: str) -> list[tuple[str, str | None]]:
     """The (folded, exact) syllables a search for ``q`` marks: for an
     article page reached from that search."""
-    return _highlight_pairs(parse(q).root)
+    root = parse(q).root
+    return _highlight_pairs(root, expansions(root))
 
 
-def _highlight_pairs(root: QueryNode | None) -> list[tuple[str, str | None]]:
-    """(folded, exact) syllables of every positive word and phrase (not of author:...)."""
+def _highlight_pairs(root: QueryNode | None, expanded: Mapping[int, Expansion]) -> list[tuple[str, str | None]]:
+    """(folded, exact) syllables of every positive word and phrase (not of
+    author:...), then those of the other forms of its abbreviations."""
     found: list[tuple[str, str | None]] = []
 
     def walk(node: QueryNode | None, negated: bool = False) -> None:
@@ -248,6 +389,13 @@ def _highlight_pairs(root: QueryNode | None) -> list[tuple[str, str | None]]:
                 walk(child, negated)
 
     walk(root)
+    typed = {folded for folded, _ in found}
+    for expansion in expanded.values():
+        for spelling in expansion.others:
+            for text in (*spelling.syllables, *spelling.specials):
+                if text not in typed:
+                    typed.add(text)
+                    found.append((text, None))
     return found
 
 
