@@ -6,13 +6,16 @@
 1. Cluster relevance on shared/corpus/mds.jsonl (628 articles, 199 clusters of
    the same event): each article's title, accented and unaccented, is a query;
    the other articles of its cluster are the relevant results (the query
-   article itself is left out of the ranking). nDCG@10 and recall@10.
+   article itself is left out of the ranking). nDCG@10 and recall@10, beside
+   SQLite FTS5 and plain Whoosh BM25F (bench/whoosh_peer.py).
 2. Known items from vntc-test-6k indexed beside the training corpus (DIR must
    hold the training index, e.g. from `bench/index_bench.py --keep DIR`; the
    6,000 test articles are added to it if missing): whole unaccented titles,
    3-4 word title fragments with and without accents, 5-word body phrases
    without accents, old tone style and NFD variants of titles. MRR@10 and
-   success@10 per kind. ``--limit N`` runs it on the first N training and
+   success@10 per kind; for the body phrases, the text-alone ceiling (the
+   share of phrases found in one article only, and the MRR of ranking their
+   holders first). ``--limit N`` runs it on the first N training and
    N test articles instead, in a fresh index (no DIR needed).
 
 ``--backend sphinx`` also indexes the same articles into a local Sphinx
@@ -37,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fts5_peer import Fts5  # noqa: E402
 from bench.querysets import SHARED, fragment, load, nfd, other_tone_style, unaccent  # noqa: E402
+from bench.whoosh_peer import PlainWhoosh  # noqa: E402
 from indexer import store  # noqa: E402
 from indexer.ingest import ingest  # noqa: E402
 from search.backend import Backend  # noqa: E402
@@ -107,6 +111,9 @@ def cluster_eval(workdir: Path, sphinx: bool):
             backend = stack.enter_context(local_cluster(workdir / "mds-cluster", [SHARED / "mds.jsonl"]))
             systems["Sphinx"] = lambda q: our_ids(backend, q)
         systems["FTS5"] = lambda q: fts.search(q, limit=K + 1)
+        plain = PlainWhoosh()  # issue 10's peer: Whoosh's own BM25F without our analysis
+        plain.index(records)
+        systems["Whoosh BM25F"] = lambda q: plain.search(q, limit=K + 1)
         scores = {}
         for variant, transform in (("accented", lambda t: t), ("unaccented", unaccent)):
             for name, run in systems.items():
@@ -193,6 +200,27 @@ def known_item_eval(workdir: Path, index_dir: Path | None, items: int, limit: in
                 row += [rr / len(pairs), hits / len(pairs)]
             print(f"{kind:<28} {len(pairs):>4}" + "".join(f" {row[i]:16.3f} {row[i + 1]:11.3f}"
                                                           for i in range(0, len(row), 2)))
+        unique, ceiling = phrase_ceiling(engine, queries["5 body words, unaccented"])
+        print(f"5 body words, text-alone ceiling: the folded phrase is in one article only for {unique:.0%} "
+              f"of the queries; ranking the articles holding it first, in random order, gives MRR@10 "
+              f"{ceiling:.3f}")
+
+
+def phrase_ceiling(engine: Backend, pairs: list[tuple[str, str]]) -> tuple[float, float]:
+    """Of remembered-sentence queries: the share whose folded words stand in a
+    row in exactly one article, and the expected MRR@10 of a ranking that puts
+    the n articles holding them first in random order (1/n x the sum of 1/i
+    for i up to min(n, 10)); 0 for a query whose article does not hold them."""
+    unique = total = 0.0
+    for q, target in pairs:
+        params = {"q": f'"{q}"', "size": "100", "facets": "false", "group": "off"}
+        found = engine.search(SearchRequest.from_params(params.get, lambda _: []))
+        holders = found.total
+        if target not in [hit.id for hit in found.hits] and holders <= 100:
+            continue
+        unique += holders == 1
+        total += sum(1 / i for i in range(1, min(holders, K) + 1)) / holders
+    return unique / len(pairs), total / len(pairs)
 
 
 def main():

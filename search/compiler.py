@@ -20,7 +20,10 @@ On top of that, optional clauses add:
   PHRASE_BOOST    2.0  all query words (2 to 8) together, in order: adds
                        2 x the phrase's idf (a rare phrase of common words is
                        strong evidence) plus PHRASE_BOOST x the mean BM25 of the
-                       words (checked on every match when there are at most 2,000)
+                       words; and the matches holding the phrase rank above
+                       every other match (executor.lift_above: a remembered
+                       sentence or a headline's words are meant together;
+                       MRR@10 of 5 body words 0.42 -> 0.92)
 
 Abbreviations (abbreviations.py, abbreviations.tsv): a query word, or a run of
 plain words, or a quoted phrase that is an abbreviation or its expansion
@@ -39,9 +42,10 @@ phrase with the form replaced. Not expanded: words under NOT or "-" (an
 exclusion excludes what was typed), field-scoped words (title:, author:...);
 at most MAX_EXPANDED parts of one query.
 
-A plain query of RELAX_MIN_WORDS words or more also gets a relaxed fallback
-(executor.py): when the articles with every word do not fill the page, those
-with most of the words follow them.
+A plain query (words and quoted phrases) of RELAX_MIN_WORDS clauses or more
+also gets a relaxed fallback (executor.py): when the articles with every
+clause do not fill the page, those with most of them follow; from
+LONG_QUERY_CLAUSES on, they rank among the full matches (see there).
 """
 
 from __future__ import annotations
@@ -83,6 +87,20 @@ class CompilerView(Protocol):
     def doc_frequency(self, field: str, term: str) -> int: ...
 
 FIELD_WEIGHTS = {"title": 3.0, "lead": 1.5, "captions": 0.5}
+# A query of this many words or quoted phrases is a pasted headline or
+# sentence. Its relaxed matches rank among its full ones by score (executor:
+# Relaxation.blend), because the other reports of an event share many of a
+# headline's words, rarely all; and its words weigh less in the title,
+# because they are the whole of a headline: another outlet's title words
+# its story otherwise. MDS same-event nDCG@10, accented / unaccented
+# (bench/relevance_eval.py): 0.825 / 0.839 before; blending, with the
+# relaxed shares of executor.py, 0.879 / 0.888; quoted words relaxed like
+# words, 0.910 / 0.888; these weights, 0.916 / 0.904 (title 2.0: 0.915 /
+# 0.896, 0.5: 0.909 / 0.901). Shorter queries keep every word first and
+# the weights above: blending and these weights cost the 3-4 word
+# headline fragments 0.03 MRR@10.
+LONG_QUERY_CLAUSES = 7
+LONG_QUERY_WEIGHTS = {"title": 1.0, "lead": 0.5, "captions": 0.25}
 EXACT_BOOST = 1.5
 COMPOUND_BOOST = 1.5
 PHRASE_BOOST = 2.0
@@ -134,25 +152,27 @@ def chunk(text: str) -> Chunk:
     return Chunk(text)
 
 
-def scoring_terms(fieldname: str, typed: Chunk, weighted: bool) -> list[ScoredTerm]:
+def scoring_terms(fieldname: str, typed: Chunk, weights: Mapping[str, float] | None) -> list[ScoredTerm]:
     """The terms that score a chunk: folded syllables, the exact spelling the
-    user typed, and (unscoped) the same syllables in the weighted fields."""
+    user typed, and (unscoped: ``weights`` given) the same syllables in the
+    weighted fields."""
     found = []
     for i, folded in enumerate(typed.folded):
         found.append(ScoredTerm(fieldname, folded))
         exact = typed.exact[i] if typed.exact else None
         if exact:
             found.append(ScoredTerm(fieldname, exact, EXACT_BOOST))
-        if weighted:
-            found += [ScoredTerm(f, folded, w) for f, w in FIELD_WEIGHTS.items()]
+        if weights:
+            found += [ScoredTerm(f, folded, w) for f, w in weights.items()]
     return found
 
 
-def chunk_node(fieldname: str, typed: Chunk, weighted: bool) -> Node | None:
-    """Match one typed word (or quoted phrase) in a text field."""
+def chunk_node(fieldname: str, typed: Chunk, weights: Mapping[str, float] | None) -> Node | None:
+    """Match one typed word (or quoted phrase) in a text field; ``weights``:
+    the short fields' (None: the word is scoped to ``fieldname``)."""
     if not typed.folded:
         return None
-    scoring = scoring_terms(fieldname, typed, weighted)
+    scoring = scoring_terms(fieldname, typed, weights)
     if len(typed.folded) == 1:
         specials = [ScoredTerm(fieldname, s) for s in typed.specials]
         return AnyTerm(scoring + specials)
@@ -169,7 +189,7 @@ class Expansion:
     others: tuple[Spelling, ...]
 
 
-def other_form(spelling: Spelling) -> Node:
+def other_form(spelling: Spelling, weights: Mapping[str, float]) -> Node:
     """The form the reader did not type: its syllables in a row (or one of
     its specials anywhere), scored like an unscoped word but ALT_WEIGHT in
     all (its content terms share it; the short fields weigh on top, as they
@@ -178,16 +198,16 @@ def other_form(spelling: Spelling) -> Node:
     scoring = []
     for syllable in spelling.syllables:
         scoring.append(ScoredTerm("content", syllable, share))
-        scoring += [ScoredTerm(f, syllable, w * share) for f, w in FIELD_WEIGHTS.items()]
+        scoring += [ScoredTerm(f, syllable, w * share) for f, w in weights.items()]
     scoring += [ScoredTerm("content", special, share) for special in spelling.specials]
     if len(spelling.syllables) == 1:
         return AnyTerm(scoring)
     return PhraseMatch("content", list(spelling.syllables), scoring, list(spelling.specials))
 
 
-def either_form(literal: Node, expansion: Expansion) -> AnyOf:
+def either_form(literal: Node, expansion: Expansion, weights: Mapping[str, float]) -> AnyOf:
     """The clause as typed, or any other form of it."""
-    return AnyOf([literal, *(other_form(s) for s in expansion.others)])
+    return AnyOf([literal, *(other_form(s, weights) for s in expansion.others)])
 
 
 def expansions(root: QueryNode | None) -> dict[int, Expansion]:
@@ -248,6 +268,7 @@ class Compiler:
     def __init__(self, view: CompilerView) -> None:
         self.view = view
         self.expanded: dict[int, Expansion] = {}  # of the query being planned (``expansions``)
+        self.weights: Mapping[str, float] = FIELD_WEIGHTS  # of the query being planned
 
     def plan(self, parsed: ParsedQuery) -> QueryPlan:
         """Everything one search needs to know about its query."""
@@ -256,22 +277,26 @@ class Compiler:
             notes.append(f"Chỉ tìm theo {MAX_CLAUSES} từ đầu tiên; "
                          f"{parsed.dropped} từ sau đó bị bỏ qua.")
         self.expanded = expansions(parsed.root)
+        typed = _plain_clauses(parsed)
+        long = len(typed) >= LONG_QUERY_CLAUSES
+        self.weights = LONG_QUERY_WEIGHTS if long else FIELD_WEIGHTS
         required = self.node(parsed.root)
         highlight = _highlight_pairs(parsed.root, self.expanded)
         if required is None:
             return QueryPlan(required=Everything(), browse=True, highlight=highlight, notes=notes)
         words = _plain_words(parsed)
         relaxation = None
-        if len(words) >= RELAX_MIN_WORDS:
+        if len(typed) >= RELAX_MIN_WORDS:
             # the required part's own clauses: a plain query's words (a run
             # spelling an abbreviation is one of them) and its exclusions
             clauses = required.nodes if isinstance(required, AllOf) else [required]
             relaxation = Relaxation(
                 words=[n for n in clauses if not isinstance(n, Exclude)],
                 exclusions=[n.node for n in clauses if isinstance(n, Exclude)],
+                blend=long,
             )
         return QueryPlan(
-            required=required, boosts=self.boosts(words) if words else [], relaxation=relaxation,
+            required=required, boosts=self.boosts(typed) if typed else [], relaxation=relaxation,
             highlight=highlight, notes=notes,
             words=[PlainWord(tuple(c.folded), tuple(c.exact)) for c in (chunk(w.text) for w in words)],
         )
@@ -283,10 +308,11 @@ class Compiler:
         if isinstance(node, (Word, Phrase)):
             if node.field in FACET_SCOPES:
                 return self._scoped(node)
-            literal = chunk_node(node.field or "content", chunk(node.text), weighted=node.field is None)
+            literal = chunk_node(node.field or "content", chunk(node.text),
+                                 self.weights if node.field is None else None)
             expansion = self.expanded.get(id(node))
             if literal is not None and expansion is not None and expansion.words == 1:
-                return either_form(literal, expansion)
+                return either_form(literal, expansion, self.weights)
             return literal
         if isinstance(node, Not):
             inner = self.node(node.node)
@@ -308,7 +334,7 @@ class Compiler:
             size = expansion.words if expansion is not None else 1
             parts = [c for c in (self.node(n) for n in nodes[i:i + size]) if c is not None]
             if expansion is not None and size > 1 and parts:
-                children.append(either_form(AllOf(parts) if len(parts) > 1 else parts[0], expansion))
+                children.append(either_form(AllOf(parts) if len(parts) > 1 else parts[0], expansion, self.weights))
             else:
                 children += parts
             i += size
@@ -326,7 +352,7 @@ class Compiler:
                 matches.append(value)
         return ValueMatch(node.field, matches)
 
-    def boosts(self, words: list[Word]) -> list[Node]:
+    def boosts(self, words: list[Word | Phrase]) -> list[Node]:
         """Optional nodes that reward query words found together."""
         folded: list[str] = []
         for word in words:
@@ -350,7 +376,7 @@ def _contains(haystack: list[str], needles: list[str], contiguous: bool) -> bool
     return any(haystack[i:i + size] == needles for i in range(len(haystack) - size + 1))
 
 
-def _top_level(parsed: ParsedQuery, kind: type) -> list:
+def _top_level(parsed: ParsedQuery, kind: type | tuple[type, ...]) -> list:
     if parsed.root is None:
         return []
     nodes = parsed.root.nodes if isinstance(parsed.root, And) else [parsed.root]
@@ -358,10 +384,20 @@ def _top_level(parsed: ParsedQuery, kind: type) -> list:
 
 
 def _plain_words(parsed: ParsedQuery) -> list[Word]:
-    """Positive unscoped words of a plain query (the ones we relax and boost)."""
-    if parsed.root is None or not parsed.is_plain():
+    """Positive unscoped words of a query of words alone (suggestions read them)."""
+    if parsed.root is None or not parsed.is_plain() or _top_level(parsed, Phrase):
         return []
     return _top_level(parsed, Word)
+
+
+def _plain_clauses(parsed: ParsedQuery) -> list[Word | Phrase]:
+    """Positive unscoped words and phrases of a plain query: the clauses we
+    relax and boost. A pasted headline often quotes a few words ("tự tử
+    'theo yêu cầu của giáo viên'"); its other reports rarely quote the same,
+    so the quoted part is one clause that may be missing, like a word."""
+    if parsed.root is None or not parsed.is_plain():
+        return []
+    return _top_level(parsed, (Word, Phrase))
 
 
 def highlight_words(q: str) -> list[tuple[str, str | None]]:

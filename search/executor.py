@@ -40,12 +40,6 @@ PHRASE_TIER_GAP = 1e-3  # how far the weakest phrase holder stays above the best
 PHRASE_TERM_WEIGHT = 2.0  # a matched phrase adds this x its idf
 RELAX_FRACTION = 0.2  # share of the informative words a relaxed match needs
 COMMON_WORD_SHARE = 0.9  # words in more documents than this share are not informative
-# From this many words (a pasted headline), articles with most of the words
-# rank among those with all of them, by score: the other reports of an event
-# share many of a headline's words, rarely all (MDS same-event nDCG@10 0.83 ->
-# 0.88 with the two shares above, which were 0.34 and 0.5; bench/relevance_eval.py).
-# Shorter queries keep every word first: for 3-4 words, blending cost 0.03 MRR.
-BLEND_MIN_WORDS = 7
 RELAXED_BELOW = 0.999  # the best relaxed match scores this x the weakest full match
 FEW_LOOKUPS = 32  # binary searches beat a mask of the archive when this many times fewer
 
@@ -354,8 +348,9 @@ class Executor:
 
 
 def blends(relaxation: Relaxation | None) -> bool:
-    """Whether a query's relaxed matches rank with its full matches (BLEND_MIN_WORDS)."""
-    return relaxation is not None and len(relaxation.words) >= BLEND_MIN_WORDS
+    """Whether a query's relaxed matches rank with its full matches (a long
+    query: compiler.LONG_QUERY_CLAUSES)."""
+    return relaxation is not None and relaxation.blend
 
 
 def lift_above(score: np.ndarray, mask: np.ndarray, hits: np.ndarray) -> np.ndarray:

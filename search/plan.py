@@ -93,6 +93,9 @@ class Relaxation:
     informative words (executor.py decides how many), minus the exclusions."""
     words: list[Node]
     exclusions: list[Node]
+    # a long query (compiler.LONG_QUERY_CLAUSES): its relaxed matches rank
+    # among its full ones by score, instead of after them
+    blend: bool = False
 
 
 @dataclass

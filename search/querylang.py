@@ -62,10 +62,10 @@ class ParsedQuery:
     dropped: int = 0  # clauses beyond MAX_CLAUSES
 
     def is_plain(self) -> bool:
-        """Only unscoped words, some maybe excluded: the case we relax."""
+        """Only unscoped words and phrases, some maybe excluded: the case we relax."""
         nodes = self.root.nodes if isinstance(self.root, And) else [self.root]
-        return all(isinstance(n, Word) and n.field is None
-                   or isinstance(n, Not) and isinstance(n.node, Word) for n in nodes)
+        return all(isinstance(n, (Word, Phrase)) and n.field is None
+                   or isinstance(n, Not) and isinstance(n.node, (Word, Phrase)) for n in nodes)
 
 
 _TOKEN_RE = re.compile(
