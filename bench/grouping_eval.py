@@ -323,8 +323,8 @@ def judged_pairs() -> None:
     records = {r["id"]: r for r in load(SHARED / "vntc-test-6k.jsonl.gz") if r["id"] in wanted}
     scored = []
     for a, b, same in JUDGED_PAIRS:
-        signatures = events.stack([signatures.signature(records[VNTC_PREFIX + name]) for name in (a, b)])
-        scored.append((float(events.similarities(signatures)[0, 1]), same))
+        pair = events.stack([signatures.signature(records[VNTC_PREFIX + name]) for name in (a, b)])
+        scored.append((float(events.similarities(pair)[0, 1]), same))
     print(f"\n5. Undated articles: {len(JUDGED_PAIRS)} pairs of VNTC search candidates judged by hand "
           f"(events.py groups undated pairs from {events.UNDATED_THRESHOLD})")
     for low, high in itertools.pairwise(JUDGED_BANDS):
