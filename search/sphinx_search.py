@@ -146,7 +146,8 @@ class Searcher:
             found = self._ranked(session, plan, stats, where, request, span)
         else:
             found = self._dated(session, plan, stats, where, request, sort, span)
-        page, members, hidden = found.page, [[] for _ in found.page], 0
+        page, hidden = found.page, 0
+        members: list[list[int]] = [[] for _ in found.page]
         if request.grouped:
             shown = found.page[:grouping.window(len(found.page))]
             groups = grouping.page_groups(len(found.page), *session.events(shown), skip, request.size)

@@ -42,6 +42,11 @@ ARTICLES = [
     _article("event-b", "Quảng Ngãi: bão số 5 làm tốc mái nhà dân",
              "Bão số 5 đổ bộ vào tỉnh Quảng Ngãi, nhiều nhà dân bị tốc mái, cây xanh ngã đổ.",
              "2022-09-28"),
+    # one headline's folded words, other accents: the accents typed tell them apart
+    _article("storm", "Bão lớn đổ bộ miền Trung", "Cơn bão gây mưa lớn, nhiều báo địa phương đưa tin.",
+             "2022-10-01"),
+    _article("paper", "Báo lớn đổ bộ miền Trung", "Tờ báo mở văn phòng: bão tin tức, bão quảng cáo, bão việc.",
+             "2022-10-01"),
     _article("every-word", "Hội thảo về nhà ở",
              "Bão, số, vào, hàng, nghìn, nhà, tốc, mái, đổ, bộ, Quảng, Ngãi được nhắc trong hội thảo 5 ngày.",
              "2021-03-01"),
@@ -111,3 +116,10 @@ class _View:
 
     def doc_frequency(self, field, term):
         return 0
+
+
+@pytest.mark.parametrize(("q", "first"), [("bão lớn đổ bộ", "storm"), ("báo lớn đổ bộ", "paper")])
+def test_the_accents_typed_find_their_headline(engine, q, first):
+    """The title's exact spelling weighs more than the body's (EXACT_FIELD_BOOST)."""
+    assert ids(search(engine, q))[:2] == [first, ({"storm", "paper"} - {first}).pop()]
+    assert set(ids(search(engine, "bao lon do bo"))[:2]) == {"storm", "paper"}
