@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from search import cluster_nodes
@@ -41,6 +42,20 @@ def up(directory: Path, shards: int, mirrors: int) -> Layout:
     layout = Layout.load(directory)
     assert out.strip() == layout.url
     return layout
+
+
+@contextlib.contextmanager
+def indexed(directory: Path, corpus: Path, shards: int, mirrors: int) -> Iterator[tuple[Layout, str]]:
+    """A cluster of ``shards`` x ``mirrors`` holding ``corpus`` (indexed by
+    `vnsearch index --backend`), and what the indexer printed; stopped after."""
+    layout = up(directory, shards, mirrors)
+    try:
+        code, out, err = cli("index", str(corpus), "--backend", layout.url, "--cluster-dir", str(layout.directory),
+                             "--procs", "1", "--quiet")
+        assert code == 0, err
+        yield layout, out
+    finally:
+        stop_all(layout)
 
 
 def stop_all(layout: Layout) -> None:

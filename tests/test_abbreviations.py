@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cluster_helpers import cli, stop_all, up
+from cluster_helpers import indexed
 from helpers import ids, write_jsonl
 
 from indexer.analysis import FOLD, terms
@@ -148,14 +148,8 @@ def test_the_other_form_is_marked_too(engine):
 @pytest.fixture(scope="module")
 def sphinx(corpus, tmp_path_factory):
     """The same articles on a Sphinx cluster of 2 shards (tests/cluster_helpers.py)."""
-    layout = up(tmp_path_factory.mktemp("cluster"), 2, 1)
-    try:
-        code, _, err = cli("index", str(corpus), "--backend", layout.url, "--cluster-dir", str(layout.directory),
-                           "--procs", "1", "--quiet")
-        assert code == 0, err
+    with indexed(tmp_path_factory.mktemp("cluster"), corpus, 2, 1) as (layout, _):
         yield open_backend(layout.url, cluster_dir=layout.directory, refresh_interval=0)
-    finally:
-        stop_all(layout)
 
 
 @pytest.mark.parametrize("q", ["UBND tỉnh Quảng Nam", "uy ban nhan dan", '"ủy ban nhân dân tỉnh quảng nam"',

@@ -34,7 +34,7 @@ from search.request import SearchRequest
 from search.result import SearchResult
 from search.sphinx_backend import SphinxBackend
 from search.sphinx_documents import placement
-from tests.cluster_helpers import cli, kill, restart, stop_all, up
+from tests.cluster_helpers import cli, indexed, kill, restart
 from tests.helpers import DEMO, shared_path, write_jsonl
 from tests.web_helpers import TOKEN, assert_error, auth, check_response, make_app
 
@@ -102,15 +102,9 @@ def whoosh(corpus, tmp_path_factory) -> Engine:
 @pytest.fixture(scope="module")
 def cluster(corpus, tmp_path_factory):
     """2 shards x 2 mirrors and the aggregator, the slice indexed by `vnsearch index --backend`."""
-    layout = up(tmp_path_factory.mktemp("cluster"), 2, 2)
-    try:
-        code, out, err = cli("index", str(corpus), "--backend", layout.url, "--cluster-dir", str(layout.directory),
-                             "--procs", "1", "--quiet")
-        assert code == 0, err
+    with indexed(tmp_path_factory.mktemp("cluster"), corpus, 2, 2) as (layout, out):
         assert out.startswith(f"added {48 + MDS_ARTICLES + len(CRAFTED)}, replaced 0, rejected 0")
         yield layout
-    finally:
-        stop_all(layout)
 
 
 @pytest.fixture(scope="module")
