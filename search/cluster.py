@@ -37,7 +37,9 @@ from search.sphinx_documents import BIGINT_ATTRS, FIELDS, GAP, STRING_ATTRS, UIN
 LAYOUT_FILE = "cluster.json"
 INDEX = "articles"  # the distributed index; shard s serves articles_s<s>
 DEFAULT_HOST = "127.0.0.1"
-LAYOUT_VERSION = 1
+# 2: the rows hold an ``event`` string attribute (same-event grouping); a
+# cluster of version 1 has RT indexes without it, which Sphinx cannot add.
+LAYOUT_VERSION = 2
 GLOBAL_IDF = "global.idf"
 
 # Written out in full: 2.2.11 rejects Manticore's ``non_cjk`` alias (the
@@ -152,7 +154,10 @@ class Layout:
         except (OSError, ValueError) as exc:
             raise ClusterError(f"cannot read {path}: {exc}") from None
         if data.get("version") != LAYOUT_VERSION:
-            raise ClusterError(f"{path} has layout version {data.get('version')}, expected {LAYOUT_VERSION}")
+            raise ClusterError(f"{path} has layout version {data.get('version')}, expected {LAYOUT_VERSION}: "
+                               "it was made by another version of vnsearch, whose indexes hold other "
+                               "columns. Make a new cluster (`vnsearch cluster up --dir NEW`) and index "
+                               "the archive into it")
         return cls(Path(directory), int(data["shards"]), int(data["mirrors"]), int(data["base_port"]),
                    str(data["host"]))
 

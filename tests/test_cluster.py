@@ -20,7 +20,7 @@ import pytest
 from indexer.analysis import EXACT
 from indexer.records import Article, article_from_dict
 from search import cluster_nodes
-from search.cluster import Layout
+from search.cluster import LAYOUT_FILE, ClusterError, Layout
 from search.cluster_search import ClusterSearch, layout_from_url
 from search.cluster_writes import ClusterWriter
 from search.sphinx_documents import (
@@ -345,3 +345,14 @@ def test_writes_to_a_shard_with_no_live_mirror_wait_in_the_journals(healthy):
     assert writer.pending() == {}
     assert all({queued.id, following.id} <= mirror_ids(healthy, name) for name in mirrors)
     assert writer.delete([queued.id, following.id]).complete
+
+
+def test_a_cluster_of_another_layout_version_is_refused_with_what_to_do(tmp_path):
+    """Version 1 clusters' RT indexes lack the event attribute; Sphinx cannot add one."""
+    layout = Layout(tmp_path, 2, 1, free_base_port(7), "127.0.0.1")
+    layout.save()
+    assert Layout.load(tmp_path).shards == 2
+    saved = json.loads((tmp_path / LAYOUT_FILE).read_text(encoding="utf-8"))
+    (tmp_path / LAYOUT_FILE).write_text(json.dumps({**saved, "version": 1}), encoding="utf-8")
+    with pytest.raises(ClusterError, match="layout version 1.*vnsearch cluster up --dir NEW"):
+        Layout.load(tmp_path)
