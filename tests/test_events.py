@@ -281,7 +281,8 @@ def test_an_index_made_before_signatures_gets_them_for_new_articles(tmp_path):
             writer.add_document(**fields)
     ingest([write_jsonl(tmp_path / "new.jsonl", new)], index, show_progress=False)
     assert "event" in store.open_index(index).schema
-    view = Engine(index)._state().view
+    engine = Engine(index)  # holds the searcher the view reads through
+    view = engine._state().view
     by_id = {view.stored(d)["id"]: d for d in np.flatnonzero(view.live).tolist()}
     stored = view.event_signatures([by_id[r["id"]] for r in old + new])
     assert not stored[:12].any()  # no signature: never grouped, until indexed again
