@@ -177,12 +177,6 @@ def read_spellings(view: DocumentSource, folded_words: list[str], docnums: list[
     return found
 
 
-def restore_accents(view: DocumentSource, folded_words: list[str], docnums: list[int]) -> str | None:
-    """The accented spelling of the words as the top documents write them."""
-    best = read_spellings(view, folded_words, docnums).best(folded_words)
-    return " ".join(best) if best else None
-
-
 def syllable_fold(word: str) -> str:
     """The vocabulary's form of a lowercase word: folded, one i/y spelling."""
     return fold(canonical_i_y(word))
