@@ -20,8 +20,9 @@ from indexer.ingest import ingest
 from search import abbreviations
 from search.abbreviations import Spelling, TableError, folded_syllables, parse
 from search.backends import open_backend
-from search.compiler import MAX_EXPANDED, Compiler, expansions, highlight_words
+from search.compiler import Compiler, highlight_words
 from search.engine import Engine
+from search.expansion import MAX_EXPANDED, expansions
 from search.plan import AnyOf, PhraseMatch
 from search.querylang import parse as parse_query
 from search.request import SearchRequest
