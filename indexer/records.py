@@ -54,6 +54,11 @@ class Article:
     captions: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     title_derived: bool = False
+    # Each image with its caption (None: it has none), in order, where the
+    # pairing is known: from a scraped file (a caption is the line under its
+    # image name), from the record's own 'figures', or from 'images' and
+    # 'captions' of the same length. Empty when it is not known.
+    figures: list[dict[str, str | None]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -116,6 +121,38 @@ def _string_list(data: dict[str, Any], key: str) -> list[str]:
     return [_nfc(v).strip() for v in value if v.strip()]
 
 
+MAX_FIGURES = 500  # images of one article
+
+
+def _figures(data: dict[str, Any]) -> tuple[list[dict[str, str | None]], list[str], list[str]]:
+    """(figures, images, captions) of a record: from 'figures', a list of
+    {"image": name, "caption": text or null}, or else from 'images' and
+    'captions' (paired only when they are as many)."""
+    value = data.get("figures")
+    if value is None or value == []:
+        images, captions = _string_list(data, "images"), _string_list(data, "captions")
+        if len(images) != len(captions):
+            return [], images, captions
+        return [{"image": i, "caption": c} for i, c in zip(images, captions, strict=True)], images, captions
+    if not isinstance(value, list) or len(value) > MAX_FIGURES:
+        raise RecordError(f"'figures' must be a list of at most {MAX_FIGURES} objects")
+    figures: list[dict[str, str | None]] = []
+    for item in value:
+        image = item.get("image") if isinstance(item, dict) else None
+        caption = item.get("caption") if isinstance(item, dict) else None
+        if not isinstance(image, str) or not image.strip() or not (caption is None or isinstance(caption, str)):
+            raise RecordError("each of 'figures' must be {\"image\": a file name, \"caption\": text or null}")
+        text = _nfc(caption).strip() if caption else ""
+        figures.append({"image": _nfc(image).strip(), "caption": text or None})
+    images = [str(f["image"]) for f in figures]
+    captions = [caption for f in figures if (caption := f["caption"])]
+    # an article as the API returns it has all three: they must agree
+    if (data.get("images") and _string_list(data, "images") != images
+            or data.get("captions") and _string_list(data, "captions") != captions):
+        raise RecordError("'images' and 'captions' must be those of 'figures' (or leave them out)")
+    return figures, images, captions
+
+
 def article_from_dict(data: object) -> Article:
     """Validate one record (a JSON object or a parsed text file)."""
     if not isinstance(data, dict):
@@ -138,10 +175,11 @@ def article_from_dict(data: object) -> Article:
     record_id = (record_id or "").strip() or stable_id(values["url"], title, (lead or "") + body)
     if len(record_id) > 200 or any(ch in record_id for ch in "\x00\n\r\t"):
         raise RecordError("'id' must be at most 200 characters without control characters")
+    figures, images, captions = _figures(data)
     return Article(
         id=record_id, title=title, body=body, lead=lead,
         author=values["author"], category=values["category"], source=values["source"],
         published=parse_published(data.get("published")), url=values["url"],
-        tags=_string_list(data, "tags"), captions=_string_list(data, "captions"),
-        images=_string_list(data, "images"), title_derived=derived,
+        tags=_string_list(data, "tags"), captions=captions, images=images, title_derived=derived,
+        figures=figures,
     )

@@ -15,7 +15,7 @@ LEAD = (
     "dám nghĩ, dám làm, dám đột phá và tiếp tục quan tâm tạo nguồn cán bộ trẻ, cán bộ nữ."
 )
 CAPTION = "Bí thư Thành ủy TP.HCM Nguyễn Văn Nên phát biểu tại hội nghị-Ảnh: Việt Dũng"
-KEYS = {"title", "lead", "author", "published", "body", "captions", "images", "warnings"}
+KEYS = {"title", "lead", "author", "published", "body", "figures", "warnings"}
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +67,15 @@ def test_sample_body_excludes(sample, unwanted):
     assert unwanted not in sample["body"]
 
 
-def test_sample_captions_and_images(sample):
-    assert sample["captions"] == [CAPTION]
-    assert sample["images"] == ["nen.jpeg"]
+def test_sample_captions_stay_with_their_images(sample):
+    assert sample["figures"] == [{"image": "nen.jpeg", "caption": CAPTION}]
+
+
+def test_an_image_without_a_caption_keeps_its_place():
+    text = "Tiêu đề\n\nĐoạn một.\nmot.jpg\nhai.jpg\nChú thích ảnh hai\n\nĐoạn hai.\nba.png\n"
+    assert parse_raw_article(text)["figures"] == [
+        {"image": "mot.jpg", "caption": None}, {"image": "hai.jpg", "caption": "Chú thích ảnh hai"},
+        {"image": "ba.png", "caption": None}]
 
 
 def test_crlf_and_nfd_give_same_result(sample_text, sample):
@@ -84,7 +90,7 @@ def test_no_teaser_no_author():
     assert r["title"] == "Tiêu đề bài viết"
     assert r["lead"] is None and r["author"] is None and r["published"] is None
     assert r["body"] == "Đoạn một.\n\nĐoạn hai."
-    assert r["images"] == ["anh.png"] and r["captions"] == ["Chú thích ảnh"]
+    assert r["figures"] == [{"image": "anh.png", "caption": "Chú thích ảnh"}]
     assert r["warnings"] == []
 
 
@@ -130,7 +136,7 @@ def test_invalid_date_warns():
 def test_empty_string():
     r = parse_raw_article("")
     assert r == {"title": "", "lead": None, "author": None, "published": None,
-                 "body": "", "captions": [], "images": [], "warnings": []}
+                 "body": "", "figures": [], "warnings": []}
 
 
 def test_only_title():
@@ -158,7 +164,9 @@ _LINES = st.one_of(
 def _check(r):
     assert set(r) == KEYS
     assert isinstance(r["title"], str) and isinstance(r["body"], str)
-    assert all(isinstance(x, str) for x in r["captions"] + r["images"] + r["warnings"])
+    assert all(isinstance(x, str) for x in r["warnings"])
+    assert all(isinstance(f["image"], str) and (f["caption"] is None or isinstance(f["caption"], str))
+               for f in r["figures"])
     assert not any(w.startswith("internal parser error") for w in r["warnings"])
 
 

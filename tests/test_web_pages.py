@@ -213,6 +213,27 @@ def test_article_captions_and_tags(writer):
     assert "https://example.vn/le-hoi" in page.hrefs()
 
 
+def test_captions_stay_with_their_image_names(writer):
+    """Each image name with its caption, and which have none (a scraped file
+    pairs them too: test_raw_text.py)."""
+    record = {"id": "fig-1", "title": "Lễ hội hoa", "body": "Nội dung.",
+              "figures": [{"image": "a.jpg", "caption": "Hoa nở"}, {"image": "b.jpg", "caption": None}]}
+    assert writer.post("/api/articles", json=record, headers=auth()).status_code == 201
+    text = writer.get("/articles/fig-1?q=hoa").get_data(as_text=True)
+    section = text[text.index('id="captions-title"'):text.index("</section>", text.index('id="captions-title"'))]
+    items = re.findall(r"<li>(.*?)</li>", section, re.S)
+    assert items == ['<code class="image-name">a.jpg</code>: <mark>Hoa</mark> nở',
+                     '<code class="image-name">b.jpg</code> <span class="muted">(không có chú thích)</span>']
+    article = writer.get("/api/articles/fig-1").get_json()
+    assert article["images"] == ["a.jpg", "b.jpg"] and article["captions"] == ["Hoa nở"]
+    again = {**article, "id": "fig-2"}  # an article as the API gives it can be posted back
+    assert writer.post("/api/articles", json=again, headers=auth()).status_code == 201
+    assert writer.get("/api/articles/fig-2").get_json()["figures"] == article["figures"]
+    other = {**record, "id": "fig-3", "images": ["c.jpg"]}
+    refused = writer.post("/api/articles", json=other, headers=auth())
+    assert refused.status_code == 400 and "those of 'figures'" in refused.get_json()["error"]["message"]
+
+
 def test_unknown_article_is_a_friendly_404(client):
     text, _ = get_page(client, "/articles/khong-co", status=404)
     assert "Không tìm thấy trang" in text and "Traceback" not in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from indexer.records import MAX_FIGURES
 from search.autocomplete import MAX_COMPLETIONS
 from search.cursor import MAX_CURSOR_CHARS
 from search.engine import EXPORT_BATCH, FACETS
@@ -42,6 +43,13 @@ TEXT_FIELDS = ("title", "lead", "body")  # an article needs one of them, not bla
 
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+FIGURE = {"type": "object", "properties": {"image": {"type": "string", "pattern": "\\S"},
+                                          "caption": NULLABLE_STRING},
+          "required": ["image"]}
+ARTICLE_KEYS = ("id", "title", "body", "lead", "author", "category", "source", "published", "url", "tags",
+                "captions", "images", "title_derived")
 
 
 def _obj(properties: dict, required=None, extra=False) -> dict:
@@ -117,7 +125,11 @@ SCHEMAS = {
         "captions": {"type": "array", "items": {"type": "string"}},
         "images": {"type": "array", "items": {"type": "string"}},
         "title_derived": {"type": "boolean", "description": "title made from the first sentence"},
-    }),
+        "figures": {"type": "array", "items": FIGURE, "description": (
+            "each image with its caption (null: none), in order, where the pairing is known (a scraped "
+            "file, the record's own figures, or images and captions of the same length); empty when it is "
+            "not; absent from articles indexed before it existed")},
+    }, required=[*ARTICLE_KEYS]),
     "ArticleInput": {
         **_obj({
             "id": {"type": ["string", "null"], "maxLength": 200, "not": {"pattern": "[\\u0000\\t\\n\\r]"},
@@ -130,7 +142,11 @@ SCHEMAS = {
                 "years 1 to 9999 once moved to Vietnam time")},
             **{k: {"type": ["array", "string", "null"], "items": {"type": "string"},
                    "description": "a list of strings (one string is a list of one)"}
-               for k in ("tags", "captions", "images")}},
+               for k in ("tags", "captions", "images")},
+            "figures": {"type": ["array", "null"], "items": FIGURE, "maxItems": MAX_FIGURES, "description": (
+                "each image file name with its caption (null: none), in order; it fills images and "
+                "captions, which may be left out (given too, they must be those of the figures, as in an "
+                "article the API returns)")}},
             required=[], extra=True),
         # null or "" is the same as leaving a field out; other properties are ignored
         "anyOf": [{"required": [k], "properties": {k: {"type": "string", "pattern": "\\S"}}} for k in TEXT_FIELDS],

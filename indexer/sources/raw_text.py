@@ -76,35 +76,35 @@ def _parse_byline(line: str, warnings: list[str]) -> tuple[str | None, str | Non
     return author, dt.isoformat()
 
 
-def _split_body(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """Split the lines after the header into paragraphs, captions and images.
+def _split_body(lines: list[str]) -> tuple[list[str], list[dict[str, str | None]]]:
+    """Split the lines after the header into paragraphs and figures (each
+    image name with its caption, or None).
 
     ``lines`` keeps its blank lines: a caption is the line *directly* under an
     image name, whereas a paragraph after a blank line is ordinary body text."""
     paras: list[str] = []
-    captions: list[str] = []
-    images: list[str] = []
+    figures: list[dict[str, str | None]] = []
     i = 0
     while i < len(lines):
         line = lines[i]
         image = _IMAGE_RE.match(line) if line else None
         if image:
-            images.append(image.group("name"))
             nxt = lines[i + 1] if i + 1 < len(lines) else ""
-            if nxt and not _IMAGE_RE.match(nxt):
-                captions.append(nxt)
-                i += 1
+            caption = nxt if nxt and not _IMAGE_RE.match(nxt) else None
+            figures.append({"image": image.group("name"), "caption": caption})
+            i += 1 if caption else 0
         elif line:
             paras.append(line)
         i += 1
-    return paras, captions, images
+    return paras, figures
 
 
 def parse_raw_article(text: str | bytes | None) -> dict[str, Any]:
     """title, lead, author, published (ISO 8601, Vietnam time), body,
-    captions, images and warnings of a scraped article file."""
+    figures (image names with their captions) and warnings of a scraped
+    article file."""
     result: dict[str, Any] = {"title": "", "lead": None, "author": None, "published": None,
-                              "body": "", "captions": [], "images": [], "warnings": []}
+                              "body": "", "figures": [], "warnings": []}
     try:
         _parse(text, result)
     except Exception as exc:  # noqa: BLE001 - contract: never raise on scraped input
@@ -172,7 +172,7 @@ def _parse(text: object, result: dict[str, Any]) -> None:
         rest_pos = 1
 
     rest = lines[nonblank[rest_pos]:] if rest_pos < len(nonblank) else []
-    paras, result["captions"], result["images"] = _split_body(rest)
+    paras, result["figures"] = _split_body(rest)
     # Without the chrome markers the title echo may still close the file.
     if paras and result["title"] and _same(paras[-1], result["title"]):
         paras.pop()
