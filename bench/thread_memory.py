@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer import store  # noqa: E402
 from search.engine import Engine  # noqa: E402
+from search.heap import limit_malloc_arenas  # noqa: E402
 from search.request import SearchRequest  # noqa: E402
 
 QUERIES = ["chinh phu", "bong da viet nam", '"thi truong chung khoan"', "hoc sinh gioi", "xyzqwv",
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--child", choices=("served", "mapped"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        limit_malloc_arenas()  # as `vnsearch serve` does before its threads start
         print(json.dumps(measure(args.index, args.threads, args.child == "mapped")))
         return
     results = {}

@@ -77,3 +77,21 @@ class HeapTrimmer:
             self._last = time.monotonic()
             self.trims += 1
         self._trim(0)
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas() -> None:
+    """glibc gives each thread that allocates its own malloc arena, and each
+    arena keeps the peak of what its thread allocated (a request's score and
+    mask arrays): 8 threads held ~4 MB each more than one thread did. Two
+    arenas, shared by all threads, keep a process's memory flat in its thread
+    count. `vnsearch serve` sets it before its threads start; so does
+    bench/thread_memory.py, to measure threads as served. Other C libraries:
+    nothing to do."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):
+        pass

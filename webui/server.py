@@ -37,7 +37,6 @@ SIGTERM within a second.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import resource
@@ -58,6 +57,7 @@ from waitress.task import WSGITask
 
 from indexer import store
 from search.backend import BadBackend, is_sphinx
+from search.heap import limit_malloc_arenas
 from webui.app import create_app
 from webui.context import ENGINE_KEY
 from webui.settings import MAX_BODY_BYTES, settings_from_env
@@ -77,7 +77,7 @@ def serve(index_dir=None, host=None, port=None, backend=None, cluster_dir=None) 
     host = host or settings["HOST"]
     port = settings["PORT"] if port is None else port
     threads = max(1, settings["THREADS"])
-    _limit_malloc_arenas()
+    limit_malloc_arenas()
     overrides = {key: value for key, value in (("INDEX_DIR", index_dir), ("BACKEND", backend),
                                                ("CLUSTER_DIR", cluster_dir)) if value}
     try:
@@ -117,22 +117,6 @@ def serve(index_dir=None, host=None, port=None, backend=None, cluster_dir=None) 
         _run(app, listener, threads, connections, idle_timeout, shutdown_timeout, stop, report)
 
     return _MainProcess(work, listener, workers, shutdown_timeout).run()
-
-
-M_ARENA_MAX = -8  # glibc's mallopt parameter number
-MALLOC_ARENAS = 2
-
-
-def _limit_malloc_arenas() -> None:
-    """glibc gives each thread that allocates its own malloc arena, and each
-    arena keeps the peak of what its thread allocated (a request's score and
-    mask arrays): 8 threads held ~4 MB each more than one thread did. Two
-    arenas, shared by all threads, keep a process's memory flat in its thread
-    count. Other C libraries: nothing to do."""
-    try:
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-    except (OSError, AttributeError):
-        pass
 
 
 OPEN_FILES_BESIDE_CONNECTIONS = 1024  # index files, logs, pipes
