@@ -66,6 +66,16 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def corpus_and_engine(corpus: str, index: str) -> tuple[list[dict], Engine]:
+    """The corpus's records, and an engine on ``index``, built from the corpus
+    first if there is no index there."""
+    records = load(Path(corpus))
+    index_dir = Path(index)
+    if not store.index_exists(index_dir):
+        ingest([corpus], index_dir)
+    return records, Engine(index_dir)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--index", required=True)
@@ -74,11 +84,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=200, help="other queries run first")
     args = parser.parse_args()
 
-    records = load(Path(args.corpus))
-    index_dir = Path(args.index)
-    if not store.index_exists(index_dir):
-        ingest([args.corpus], index_dir)
-    engine = Engine(index_dir)
+    records, engine = corpus_and_engine(args.corpus, args.index)
     fts = Fts5()
     fts.index(records)
     queries = build_queries(records, args.queries)

@@ -647,6 +647,24 @@ def _raise_interrupt(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def work_dir(given: str | None, prefix: str) -> tuple[Path, bool]:
+    """The work directory (``--workdir``, or a new temporary one) and whether
+    this run made it (then ``cleanup`` removes it whole)."""
+    if given:
+        workdir = Path(given).resolve()
+        made = not workdir.exists()
+        workdir.mkdir(parents=True, exist_ok=True)
+        return workdir, made
+    return Path(tempfile.mkdtemp(prefix=prefix)), True
+
+
+def stop_on_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP stop a run as Ctrl+C does (SIGINT too:
+    `cmd &` starts with it ignored), so its servers and files are cleaned up."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_interrupt)
+
+
 def cleanup(workdir: Path, made_workdir: bool, created: list[Path]) -> None:
     if made_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -676,16 +694,9 @@ def main(argv=None) -> int:
     plan = QUICK if args.quick else Plan()
     sizes = sorted(set(args.n or ([2000] if args.quick else [40000])))
 
-    if args.workdir:
-        workdir = Path(args.workdir).resolve()
-        made_workdir = not workdir.exists()
-        workdir.mkdir(parents=True, exist_ok=True)
-    else:
-        workdir, made_workdir = Path(tempfile.mkdtemp(prefix="vnsearch-scale-")), True
+    workdir, made_workdir = work_dir(args.workdir, "vnsearch-scale-")
     created: list[Path] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: `cmd &` starts with it ignored
-        signal.signal(sig, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
+    stop_on_signals()
     rows = []
     try:
         print(f"work dir {workdir}; plan {asdict(plan)}", flush=True)

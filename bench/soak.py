@@ -111,9 +111,7 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -133,13 +131,15 @@ from bench.scale import (  # noqa: E402
     VNSEARCH,
     Server,
     _day,
-    _raise_interrupt,
     _words_query,
     api_path,
     build_index,
     build_mix,
+    cleanup,
     memory_parts_mb,
     sample_records,
+    stop_on_signals,
+    work_dir,
 )
 
 READERS = 8
@@ -877,15 +877,9 @@ def main(argv=None) -> int:
     if not VNSEARCH.exists():
         raise SystemExit(f"{VNSEARCH} is missing: run `make` to install the virtualenv")
 
-    if args.workdir:
-        workdir = Path(args.workdir).resolve()
-        made_workdir = not workdir.exists()
-        workdir.mkdir(parents=True, exist_ok=True)
-    else:
-        workdir, made_workdir = Path(tempfile.mkdtemp(prefix="vnsearch-soak-")), True
+    workdir, made_workdir = work_dir(args.workdir, "vnsearch-soak-")
     created: list[Path] = []
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
+    stop_on_signals()
     try:
         print(f"work dir {workdir}", flush=True)
         return run(args, workdir, created)
@@ -895,14 +889,8 @@ def main(argv=None) -> int:
     finally:
         if args.keep:
             print(f"kept {workdir}")
-        elif made_workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
         else:
-            for path in created:
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+            cleanup(workdir, made_workdir, created)
 
 
 if __name__ == "__main__":

@@ -31,12 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.query_bench import build_queries, percentile, request_for  # noqa: E402
-from bench.querysets import SHARED, load, unaccent, words  # noqa: E402
-from indexer import store  # noqa: E402
-from indexer.ingest import ingest  # noqa: E402
+from bench.query_bench import build_queries, corpus_and_engine, percentile, request_for  # noqa: E402
+from bench.querysets import SHARED, unaccent, words  # noqa: E402
 from search import autocomplete  # noqa: E402
-from search.engine import Engine  # noqa: E402
 
 
 def fragments(records: list[dict], count: int, seed: int = 13) -> list[str]:
@@ -67,11 +64,7 @@ def main() -> None:
                         help="build the table once more under tracemalloc and print its peak memory (slower)")
     args = parser.parse_args()
 
-    records = load(Path(args.corpus))
-    index_dir = Path(args.index)
-    if not store.index_exists(index_dir):
-        ingest([args.corpus], index_dir)
-    engine = Engine(index_dir)
+    records, engine = corpus_and_engine(args.corpus, args.index)
 
     # the table, built as a server process builds it (here, waited for)
     view = engine._state().view
@@ -106,7 +99,7 @@ def main() -> None:
         search_ms.append((time.perf_counter() - started) * 1000)
 
     articles = engine.stats()["documents"]
-    print(f"index              {index_dir} ({articles:,} articles)")
+    print(f"index              {engine.index_dir} ({articles:,} articles)")
     print(f"completion table   {table.nbytes:,} bytes ({table.nbytes / 2**20:.1f} MiB) per process and generation; "
           f"{len(table):,} entries ({table.nbytes / max(len(table), 1):.0f} bytes each) from {table.articles:,} "
           f"articles; built in {table.seconds:.1f} s (waited {waited:.1f} s)")
