@@ -215,7 +215,7 @@ class Compiler:
         highlight = _highlight_pairs(parsed.root, self.expanded)
         if required is None:
             return QueryPlan(required=Everything(), browse=True, highlight=highlight, notes=notes)
-        words = _plain_words(parsed)
+        words = typed if all(isinstance(c, Word) for c in typed) else []  # suggestions read words alone
         relaxation = None
         if len(typed) >= RELAX_MIN_WORDS:
             # the required part's own clauses: a plain query's words (a run
@@ -312,13 +312,6 @@ def _top_level(parsed: ParsedQuery, kind: type | tuple[type, ...]) -> list:
         return []
     nodes = parsed.root.nodes if isinstance(parsed.root, And) else [parsed.root]
     return [n for n in nodes if isinstance(n, kind)]
-
-
-def _plain_words(parsed: ParsedQuery) -> list[Word]:
-    """Positive unscoped words of a query of words alone (suggestions read them)."""
-    if parsed.root is None or not parsed.is_plain() or _top_level(parsed, Phrase):
-        return []
-    return _top_level(parsed, Word)
 
 
 def _plain_clauses(parsed: ParsedQuery) -> list[Word | Phrase]:

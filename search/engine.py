@@ -221,10 +221,7 @@ class Engine:
         )
         if groups is not None:
             for hit, members in zip(hits, groups.members, strict=True):
-                hit.group = hit.id
-                hit.members = [self._hit(view, ranked[i], score(ranked[i]), None) for i in members]
-                for member in hit.members:
-                    member.group = hit.id
+                hit.lead([self._hit(view, ranked[i], score(ranked[i]), None) for i in members])
             result.grouped = groups.hidden
         elif page_docs and following > skip + len(page_docs):
             result.following = order.position(page_docs[-1], hits[-1].id, depth)

@@ -49,6 +49,13 @@ class Hit:
     def group_size(self) -> int:
         return 1 + len(self.members)
 
+    def lead(self, members: list[Hit]) -> None:
+        """Make this hit the leader of its group, with ``members`` under it."""
+        self.group = self.id
+        self.members = members
+        for member in members:
+            member.group = self.id
+
     @classmethod
     def from_stored(cls, doc: dict, score: float | None, highlighter: Highlighter | None) -> Hit:
         """A hit from a stored article (Article.to_json); without a

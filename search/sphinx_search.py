@@ -166,10 +166,7 @@ class Searcher:
             if row in docs:
                 hits.append(hit(row, highlighter))
                 if request.grouped:
-                    hits[-1].group = hits[-1].id
-                    hits[-1].members = [hit(other, None) for other in others if other in docs]
-                    for member in hits[-1].members:
-                        member.group = hits[-1].id
+                    hits[-1].lead([hit(other, None) for other in others if other in docs])
         result = SearchResult(query=request.q, total=found.total, page=request.page, size=request.size,
                               took_ms=0.0, hits=hits, filters=request.filter_descriptions(),
                               relaxed=found.relaxed, notes=list(plan.notes), facets=found.facets,
