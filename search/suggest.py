@@ -32,7 +32,8 @@ from typing import Protocol
 
 import numpy as np
 
-from indexer.textnorm import canonical_i_y, fold, fold_aligned, normalize
+from indexer.analysis import syllable_forms
+from indexer.textnorm import fold_aligned, normalize
 from search.keystrokes import decode
 from search.plan import PlainWord
 from search.syllables import is_valid_syllable
@@ -177,11 +178,6 @@ def read_spellings(view: DocumentSource, folded_words: list[str], docnums: list[
     return found
 
 
-def syllable_fold(word: str) -> str:
-    """The vocabulary's form of a lowercase word: folded, one i/y spelling."""
-    return fold(canonical_i_y(word))
-
-
 def keystroke_words(folded: list[str], vocab: Vocabulary) -> dict[int, str]:
     """{position: syllable} for the query's words typed as Telex or VNI
     keystrokes that the archive does not hold as typed ("hoof" -> "hồ"; a
@@ -199,7 +195,7 @@ def offer(view: DocumentSource, executor: PhraseCounter, corrected: list[str],
     ``typed`` syllables (decoded keystrokes) as typed, if some article holds
     them all: each suggested word is then one the archive writes."""
     typed = typed or {}
-    held = [canonical_i_y(typed[i]) if i in typed else word for i, word in enumerate(corrected)]
+    held = [syllable_forms(typed[i])[0] if i in typed else word for i, word in enumerate(corrected)]
     mask = executor.words_mask("content", held)  # accented words match their exact spelling
     if not mask.any():
         return None
@@ -221,7 +217,7 @@ def suggest(view: DocumentSource, executor: PhraseCounter, words: list[PlainWord
         vocab = view.vocabulary()
         typed = keystroke_words(folded, vocab)
         if typed:
-            decoded = [syllable_fold(typed[i]) if i in typed else w for i, w in enumerate(folded)]
+            decoded = [syllable_forms(typed[i])[1] if i in typed else w for i, w in enumerate(folded)]
             offered = offer(view, executor, correct(executor, decoded, vocab, fixed=typed), typed)
             if offered:
                 return offered

@@ -194,15 +194,3 @@ def place_tone(base: str, tone: str | None) -> str | None:
     initial, rhyme = found[0]
     at = len(initial) + tone_slots(rhyme)[0]
     return unicodedata.normalize("NFC", base[:at + 1] + tone + base[at + 1:])
-
-
-_WORD_EDGES = "\"'“”‘’«»()[]{}.,;:!?…"
-
-
-def all_valid_syllables(query: str) -> bool:
-    """True when the query has words and every one, stripped of the
-    punctuation around it, is a valid syllable: text a suggestion may offer,
-    and a query that reads as Vietnamese (no foreign word, number or code)."""
-    words = [w.strip(_WORD_EDGES) for w in query.split()]
-    words = [w for w in words if w]
-    return bool(words) and all(is_valid_syllable(w) for w in words)
