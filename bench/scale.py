@@ -665,7 +665,12 @@ def stop_on_signals() -> None:
         signal.signal(sig, _raise_interrupt)
 
 
-def cleanup(workdir: Path, made_workdir: bool, created: list[Path]) -> None:
+def cleanup(workdir: Path, made_workdir: bool, created: list[Path], keep: bool = False) -> None:
+    """Remove what the run made (the work dir if it made it, else the files
+    it created there), or with ``keep`` say where it all is."""
+    if keep:
+        print(f"kept {workdir}")
+        return
     if made_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
         return
@@ -709,10 +714,7 @@ def main(argv=None) -> int:
             print("\nthe sizes that finished:\n" + report(rows, plan))
         return 130
     finally:
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            cleanup(workdir, made_workdir, created)
+        cleanup(workdir, made_workdir, created, args.keep)
     print("\n" + report(rows, plan))
     if args.json:
         print(f"\nfigures saved to {args.json}")

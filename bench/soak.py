@@ -887,10 +887,7 @@ def main(argv=None) -> int:
         print("\ninterrupted; stopping", file=sys.stderr)
         return 130
     finally:
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            cleanup(workdir, made_workdir, created)
+        cleanup(workdir, made_workdir, created, args.keep)
 
 
 if __name__ == "__main__":
