@@ -17,6 +17,7 @@ or mapping of the file).
 
 from __future__ import annotations
 
+import gc
 import re
 import string
 import threading
@@ -70,6 +71,11 @@ def _load() -> Any:
         if model.tagger_ is None:
             raise RuntimeError("pyvi's CRF model has no data")
         model.modelfile.cleanup()  # closes and deletes the temp file
+    # The model's n-gram sets and CRF tables live as long as the process.
+    # Every full garbage collection walked all of them: 13-15% of the time of
+    # indexing 2,000 articles in one process. Frozen, collections skip them
+    # (and forked workers do not copy their pages to do so).
+    gc.freeze()
     return ViTokenizer.ViTokenizer
 
 
