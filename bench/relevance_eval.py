@@ -13,9 +13,9 @@
    6,000 test articles are added to it if missing): whole unaccented titles,
    3-4 word title fragments with and without accents, 5-word body phrases
    without accents, old tone style and NFD variants of titles. MRR@10 and
-   success@10 per kind; for the body phrases, the text-alone ceiling (the
-   share of phrases found in one article only, and the MRR of ranking their
-   holders first). ``--limit N`` runs it on the first N training and
+   success@10 per kind; for the body phrases and the title fragments, the
+   text-alone ceiling (the share of queries whose words stand in a row in one
+   article only, and the MRR of ranking those holders first). ``--limit N`` runs it on the first N training and
    N test articles instead, in a fresh index (no DIR needed).
 
 ``--backend sphinx`` also indexes the same articles into a local Sphinx
@@ -42,7 +42,9 @@ from bench.fts5_peer import Fts5  # noqa: E402
 from bench.querysets import SHARED, fragment, load, nfd, other_tone_style, unaccent  # noqa: E402
 from bench.whoosh_peer import PlainWhoosh  # noqa: E402
 from indexer import store  # noqa: E402
+from indexer.analysis import syllable_forms, syllables  # noqa: E402
 from indexer.ingest import ingest  # noqa: E402
+from indexer.textnorm import normalize  # noqa: E402
 from search.backend import Backend  # noqa: E402
 from search.engine import Engine  # noqa: E402
 from search.request import SearchRequest  # noqa: E402
@@ -204,6 +206,11 @@ def known_item_eval(workdir: Path, index_dir: Path | None, items: int, limit: in
         print(f"5 body words, text-alone ceiling: the folded phrase is in one article only for {unique:.0%} "
               f"of the queries; ranking the articles holding it first, in random order, gives MRR@10 "
               f"{ceiling:.3f}")
+        for kind, folded in (("3-4 title words, accented", False), ("3-4 title words, unaccented", True)):
+            unique, ceiling = title_ceiling(train + test, queries[kind], folded)
+            print(f"{kind}, title-alone ceiling: the words stand in a row in one title only for "
+                  f"{unique:.0%} of the queries; ranking those titles first, in random order, gives "
+                  f"MRR@10 {ceiling:.3f}")
 
 
 def phrase_ceiling(engine: Backend, pairs: list[tuple[str, str]]) -> tuple[float, float]:
@@ -219,7 +226,32 @@ def phrase_ceiling(engine: Backend, pairs: list[tuple[str, str]]) -> tuple[float
         if target not in [hit.id for hit in found.hits] and holders <= 100:
             continue
         unique += holders == 1
-        total += sum(1 / i for i in range(1, min(holders, K) + 1)) / holders
+        total += _expected_rr(holders)
+    return unique / len(pairs), total / len(pairs)
+
+
+def _expected_rr(holders: int) -> float:
+    """MRR@10 of the one wanted article among ``holders`` ranked first in random order."""
+    return sum(1 / i for i in range(1, min(holders, K) + 1)) / holders
+
+
+def title_ceiling(records: list[dict], pairs: list[tuple[str, str]], folded: bool) -> tuple[float, float]:
+    """Of headline-fragment queries: the share whose words (as the index
+    reads them: lowercase, one tone placement, folded when ``folded``) stand
+    in a row in exactly one title of ``records``, and the expected MRR@10 of
+    ranking the titles that hold them first in random order. A reader typing
+    three words of a headline cannot say which of several such headlines
+    they mean, so no ranking by text does better on average."""
+    def line(text: str) -> str:
+        return " " + " ".join(syllable_forms(s.text)[1 if folded else 0]
+                              for s in syllables(normalize(text))) + " "
+    titles = [line(r.get("title") or "") for r in records]
+    unique = total = 0.0
+    for q, _ in pairs:
+        wanted = line(q)
+        holders = max(1, sum(wanted in title for title in titles))
+        unique += holders == 1
+        total += _expected_rr(holders)
     return unique / len(pairs), total / len(pairs)
 
 
