@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -95,3 +96,14 @@ def limit_malloc_arenas() -> None:
         ctypes.CDLL(ctypes.util.find_library("c") or None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
     except (OSError, AttributeError):
         pass
+
+
+def keep_shared_with_forks() -> None:
+    """Called just before forking workers: what this process has read (the
+    warmed generation's tables, the spelling vocabulary, the modules) leaves
+    the garbage collector's care. A full collection writes to the header of
+    every container object it walks, so each worker's first one would copy
+    every page holding such objects from the shared parent into its own
+    memory. Frozen, they stay shared (the remedy Python's gc.freeze
+    documentation gives for pre-fork servers)."""
+    gc.freeze()

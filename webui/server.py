@@ -57,7 +57,7 @@ from waitress.task import WSGITask
 
 from indexer import store
 from search.backend import BadBackend, is_sphinx
-from search.heap import limit_malloc_arenas
+from search.heap import keep_shared_with_forks, limit_malloc_arenas
 from webui.app import create_app
 from webui.context import ENGINE_KEY
 from webui.settings import MAX_BODY_BYTES, settings_from_env
@@ -116,6 +116,7 @@ def serve(index_dir=None, host=None, port=None, backend=None, cluster_dir=None) 
     def work(stop: threading.Event, report: Report) -> None:
         _run(app, listener, threads, connections, idle_timeout, shutdown_timeout, stop, report)
 
+    keep_shared_with_forks()
     return _MainProcess(work, listener, workers, shutdown_timeout).run()
 
 
