@@ -261,9 +261,9 @@ class Engine:
 
     # -- articles --------------------------------------------------------
     def get(self, article_id: str) -> dict | None:
-        searcher = self._state().searcher
-        docnum = searcher.document_number(id=article_id)
-        return None if docnum is None else dict(searcher.stored_fields(docnum)["doc"])
+        state = self._state()
+        docnum = state.searcher.document_number(id=article_id)
+        return None if docnum is None else dict(state.view.stored(docnum))
 
     def related(self, article_id: str, limit: int = 5) -> list[Hit] | None:
         """More like this: the article's rarest title and lead words and compounds."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from whoosh.util.times import datetime_to_long
 
 from indexer.arrays import NO_VALUE, SegmentArrays
 from indexer.signatures import EMPTY, SIGNATURE_BINS
+from indexer.stored_column import StoredColumn
 from search.bm25 import length_norm
 from search.cache import ByteLRU
 from search.vocabulary import Vocabulary
@@ -68,12 +70,14 @@ class ReadCaches:
 
 
 class SegmentFiles:
-    """The process's mapped segment arrays, by segment id (None: the segment
-    has none). Mappings of segments that left the index are dropped."""
+    """The process's mapped segment arrays and stored-document readers, by
+    segment id (None: the segment has none). Those of segments that left
+    the index are dropped (and closed once no generation holds them)."""
 
     def __init__(self, index_dir: Any):
         self.index_dir = index_dir
         self._open: dict[str, SegmentArrays | None] = {}
+        self._stored: dict[str, StoredColumn | None] = {}
         self._lock = threading.Lock()
 
     def get(self, segment_id: str) -> SegmentArrays | None:
@@ -82,20 +86,33 @@ class SegmentFiles:
                 self._open[segment_id] = SegmentArrays.open(self.index_dir, segment_id)
             return self._open[segment_id]
 
+    def stored(self, segment: Any) -> StoredColumn | None:
+        with self._lock:
+            sid = segment.segment_id()
+            if sid not in self._stored:
+                self._stored[sid] = StoredColumn.of(Path(self.index_dir), segment)
+            return self._stored[sid]
+
     def keep_only(self, segment_ids: set[str]) -> None:
         with self._lock:
             for gone in set(self._open) - segment_ids:
                 del self._open[gone]
+            for gone in set(self._stored) - segment_ids:
+                del self._stored[gone]
 
 
 class Leaf:
-    """One segment of a generation: where its documents start, and its arrays."""
+    """One segment of a generation: where its documents start, its arrays
+    and its stored documents (None: read through each thread's searcher)."""
 
-    def __init__(self, reader: Any, base: int, arrays: SegmentArrays | None):
-        self.segment_id: str = reader.segment().segment_id()
+    def __init__(self, reader: Any, base: int, files: SegmentFiles | None):
+        segment = reader.segment()
+        self.segment_id: str = segment.segment_id()
         self.base = base
         self.doc_count: int = reader.doc_count_all()
+        arrays = files.get(self.segment_id) if files is not None else None
         self.arrays = arrays if arrays is not None and arrays.doc_count == self.doc_count else None
+        self.stored = files.stored(segment) if files is not None else None
 
 
 class Generation:
@@ -115,8 +132,7 @@ class Generation:
         leaves = list(reader.leaf_readers())
         if files is not None:
             files.keep_only({leaf.segment().segment_id() for leaf, _ in leaves})
-        self.leaves = [Leaf(leaf, base, files.get(leaf.segment().segment_id()) if files else None)
-                       for leaf, base in leaves]
+        self.leaves = [Leaf(leaf, base, files) for leaf, base in leaves]
         self.bases = np.array([leaf.base for leaf in self.leaves], dtype=np.int64)
         self.norms: dict[str, np.ndarray] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
@@ -349,6 +365,9 @@ class IndexView:
         return self.caches.masks.get_or_make(key, make)
 
     def stored(self, docnum: int) -> dict:
+        leaf = self.leaves[int(np.searchsorted(self.shared.bases, docnum, side="right")) - 1]
+        if leaf.stored is not None:
+            return leaf.stored.document(docnum - leaf.base)["doc"]
         return self.searcher.stored_fields(docnum)["doc"]
 
     def event_signatures(self, docnums: list[int]) -> np.ndarray:
