@@ -374,13 +374,24 @@ def _rank(view: IndexView, mask: np.ndarray, score: np.ndarray, sort: str, limit
 
 
 def _facets(view: IndexView, mask: np.ndarray) -> dict[str, list[FacetValue]]:
-    facets = {}
+    """Counts of each facet's values among the matches. One gather and one
+    bincount per column (code -1, no value, counts in slot 0 and is dropped);
+    years are summed from the months, which come from the same date."""
+    counts_of: dict[str, list[tuple[str, int]]] = {}
     docs = np.flatnonzero(mask)  # one pass over the archive; then only the matches
     for name in FACETS:
+        if name == "year":
+            continue
         codes, labels = view.codes(name)
-        picked = codes[docs]
-        counts = np.bincount(picked[picked >= 0], minlength=len(labels))
-        items = [(labels[i], int(c)) for i, c in enumerate(counts) if c]
+        counts = np.bincount(codes[docs] + 1, minlength=len(labels) + 1)[1:]
+        counts_of[name] = [(labels[i], int(counts[i])) for i in np.flatnonzero(counts).tolist()]
+    years: dict[str, int] = {}
+    for month, count in counts_of["month"]:  # "2022-01": in date order
+        years[month[:4]] = years.get(month[:4], 0) + count
+    counts_of["year"] = list(years.items())
+    facets = {}
+    for name in FACETS:
+        items = counts_of[name]
         if name not in DATE_FACETS:
             items = sorted(items, key=lambda kv: (-kv[1], kv[0]))[:FACET_LIMIT]
         facets[name] = [FacetValue(v, c) for v, c in items]
