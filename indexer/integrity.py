@@ -109,46 +109,77 @@ def compound_directory(path: Path) -> tuple[int, dict[str, tuple[int, int]]]:
     return start, entries
 
 
+@dataclass(frozen=True)
+class StoredTables:
+    """Where the tables at the end of Whoosh's column of stored fields lie:
+    the documents' lengths, and their offsets when Whoosh wrote them (past
+    32,768 documents; below, they are the lengths' running sum). Offsets of
+    the tables are in the file; ``data`` is the documents' bytes before them."""
+
+    lengths_code: str
+    lengths_at: int
+    offsets_code: str | None
+    offsets_at: int | None
+    data: int
+
+
+def stored_tables(path: Path, start: int, length: int, documents: int) -> StoredTables:
+    """The tables of the column of stored fields ``length`` bytes from
+    ``start`` in ``path``, for ``documents`` documents; Damaged if they
+    cannot be where its last bytes say. Whoosh ends the column with the
+    lengths' array type code, or with "X" after the lengths' and the
+    offsets' codes."""
+    if length < 1:
+        raise Damaged("the stored documents' column is empty")
+    last = start + length - 1
+    with open(path, "rb") as handle:
+        handle.seek(max(start, last - 2))
+        tail = handle.read(last + 1 - max(start, last - 2))
+    if len(tail) != last + 1 - max(start, last - 2):
+        raise Damaged(f"ends before byte {last + 1:,}")
+    code, offsets_code = chr(tail[-1]), None
+    if code == "X" and len(tail) == 3:
+        code, offsets_code = chr(tail[0]), chr(tail[1])
+        last -= 2
+    if code not in LENGTH_CODES or (offsets_code is not None and offsets_code not in LENGTH_CODES):
+        raise Damaged("the stored documents' column does not end with a table of lengths")
+    offsets_at = None
+    if offsets_code is not None:
+        last -= documents * struct.calcsize(offsets_code)
+        if last < start:
+            raise Damaged(f"the stored documents' column is too short for {documents:,} offsets")
+        offsets_at = last
+    lengths_at = last - documents * struct.calcsize(code)
+    if lengths_at < start:
+        raise Damaged(f"the stored documents' column is too short for {documents:,} lengths")
+    return StoredTables(code, lengths_at, offsets_code, offsets_at, lengths_at - start)
+
+
 def stored_column_problem(path: Path, start: int, length: int, documents: int) -> str | None:
-    """What is wrong with the table of lengths at the end of Whoosh's column of
-    stored fields (``length`` bytes from ``start`` in ``path``), or None.
-    Whoosh reads a document at the offset that table gives, and trusts it."""
+    """What is wrong with the tables at the end of Whoosh's column of stored
+    fields (``length`` bytes from ``start`` in ``path``), or None. Whoosh
+    reads a document at the offset those tables give, and trusts it."""
     if not documents:
         return None
+    try:
+        tables = stored_tables(path, start, length, documents)
+    except Damaged as exc:
+        return str(exc)
     with open(path, "rb") as handle:
-        def read(position: int, count: int) -> bytes:
+        def read(position: int, code: str) -> np.ndarray:
             handle.seek(position)
-            data = handle.read(count)
-            if len(data) != count:
-                raise Damaged(f"ends before byte {position + count:,}")
-            return data
+            data = handle.read(documents * struct.calcsize(code))
+            if len(data) != documents * struct.calcsize(code):
+                raise Damaged(f"ends before byte {position + documents * struct.calcsize(code):,}")
+            return np.frombuffer(data, f">{code}").astype(np.int64)
 
-        last = start + length - 1
-        if length < 1:
-            return "the stored documents' column is empty"
-        code = chr(read(last, 1)[0])
-        offsets_code = None
-        if code == "X":  # Whoosh wrote offsets too: X, then their type, after the lengths' type
-            code, offsets_code = (chr(b) for b in read(last - 2, 2))
-            last -= 2
-        if code not in LENGTH_CODES or (offsets_code is not None and offsets_code not in LENGTH_CODES):
-            return "the stored documents' column does not end with a table of lengths"
-        offsets = None
-        if offsets_code is not None:
-            last -= documents * struct.calcsize(offsets_code)
-            if last < start:
-                return f"the stored documents' column is too short for {documents:,} offsets"
-            offsets = np.frombuffer(read(last, documents * struct.calcsize(offsets_code)), f">{offsets_code}")
-        first = last - documents * struct.calcsize(code)
-        if first < start:
-            return f"the stored documents' column is too short for {documents:,} lengths"
-        lengths = np.frombuffer(read(first, documents * struct.calcsize(code)), f">{code}").astype(np.int64)
-    data = first - start
+        lengths = read(tables.lengths_at, tables.lengths_code)
+        offsets = None if tables.offsets_at is None else read(tables.offsets_at, tables.offsets_code or "")
     if offsets is None:
-        if int(lengths.sum()) != data:
+        if int(lengths.sum()) != tables.data:
             return (f"the stored documents' lengths add up to {int(lengths.sum()):,} bytes, "
-                    f"but the column holds {data:,}")
-    elif len(lengths) and (int(lengths.min()) < 0 or int((offsets.astype(np.int64) + lengths).max()) > data):
+                    f"but the column holds {tables.data:,}")
+    elif len(lengths) and (int(lengths.min()) < 0 or int((offsets + lengths).max()) > tables.data):
         return "a stored document's offset points past the column"
     return None
 
