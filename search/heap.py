@@ -26,9 +26,10 @@ from types import TracebackType
 TRIM_INTERVAL = 1.0  # seconds between two trims at most
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
+def _libc(name: str) -> Callable[..., int] | None:
+    """The C library's function ``name``, or None (not glibc: nothing to do)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or None), name)
     except (OSError, AttributeError):
         return None
 
@@ -42,7 +43,7 @@ class HeapTrimmer:
     def __init__(self, interval: float = TRIM_INTERVAL, trim: Callable[[int], int] | None = None):
         self.interval = interval
         self.trims = 0
-        self._trim = trim or _malloc_trim()
+        self._trim = trim or _libc("malloc_trim")
         self._lock = threading.Lock()
         self._running = 0
         self._last = time.monotonic()
@@ -92,10 +93,9 @@ def limit_malloc_arenas() -> None:
     count. `vnsearch serve` sets it before its threads start; so does
     bench/thread_memory.py, to measure threads as served. Other C libraries:
     nothing to do."""
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-    except (OSError, AttributeError):
-        pass
+    mallopt = _libc("mallopt")
+    if mallopt is not None:
+        mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def keep_shared_with_forks() -> None:
