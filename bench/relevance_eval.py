@@ -15,8 +15,9 @@
    without accents, old tone style and NFD variants of titles. MRR@10 and
    success@10 per kind; for the body phrases and the title fragments, the
    text-alone ceiling (the share of queries whose words stand in a row in one
-   article only, and the MRR of ranking those holders first). ``--limit N`` runs it on the first N training and
-   N test articles instead, in a fresh index (no DIR needed).
+   article only, and the MRR of ranking those holders first). ``--limit N``
+   runs it on the first N training and N test articles instead, in a fresh
+   index (no DIR needed).
 
 ``--backend sphinx`` also indexes the same articles into a local Sphinx
 cluster of 2 shards x 2 mirrors (`vnsearch cluster up` in a temporary
