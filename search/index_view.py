@@ -140,6 +140,7 @@ class Generation:
         self.bases = np.array([leaf.base for leaf in self.leaves], dtype=np.int64)
         self.norms: dict[str, np.ndarray] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self.value_counts: dict[str, np.ndarray] = {}
         self.dates: np.ndarray | None = None
         # The spelling vocabulary: built once per generation, by one thread;
         # meanwhile the previous generation's serves (suggestions only need
@@ -313,6 +314,14 @@ class IndexView:
             column = np.concatenate(merged) if merged else np.zeros(0, dtype=np.int32)
             self.shared.codes[field] = (column, labels)
         return self.shared.codes[field]
+
+    def value_counts(self, field: str) -> np.ndarray:
+        """How many live documents hold each code of a keyword column, in
+        slot code + 1 (slot 0: no value)."""
+        if field not in self.shared.value_counts:
+            codes, labels = self.codes(field)
+            self.shared.value_counts[field] = np.bincount(codes[self.live] + 1, minlength=len(labels) + 1)
+        return self.shared.value_counts[field]
 
     def dates(self) -> np.ndarray:
         """Publication time of every document as Whoosh longs (NO_DATE if none)."""

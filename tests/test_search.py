@@ -189,6 +189,35 @@ def test_facets_count_the_current_query(search):
     assert sum(f.count for f in sport.facets["category"]) == sport.total
 
 
+@pytest.mark.parametrize("q", ["", "năm", "bóng đá", "xyzqwv"])
+def test_facets_equal_the_counts_of_every_match_after_deletions(writable_index, q):
+    """Facets are counted from the matches, or, when the matches are most of
+    the archive, from the live articles that do not match: either way the
+    figures of the exported matches, and deleted articles never count."""
+    from collections import Counter
+
+    from search.engine import Engine
+    from search.request import SearchRequest
+
+    engine = Engine(writable_index, refresh_interval=0)
+    doomed = [hit.id for hit in next(engine.export(SearchRequest(size=1)).batches)[:5]]
+    assert engine.delete(doomed)[0] == doomed
+    request = SearchRequest(q=q, size=1)
+    result = engine.search(request)
+    export = engine.export(request)
+    hits = [hit for batch in export.batches for hit in batch]
+    assert result.total == len(hits) and not {h.id for h in hits} & set(doomed)
+    expected = {
+        "category": Counter(h.category for h in hits if h.category),
+        "author": Counter(h.author for h in hits if h.author),
+        "source": Counter(h.source for h in hits if h.source),
+        "month": Counter(h.published[:7] for h in hits if h.published),
+        "year": Counter(h.published[:4] for h in hits if h.published),
+    }
+    for name, counts in expected.items():
+        assert {f.value: f.count for f in result.facets[name]} == dict(counts), name
+
+
 def test_sorting_by_date(search):
     newest = search("thành phố", sort="newest", size=50)
     oldest = search("thành phố", sort="oldest", size=50)
