@@ -9,7 +9,7 @@ searcher, so at 400,000 articles every thread held 2.5 MB more, and a server
 with twice the threads held twice that. Here the two arrays stay in the file,
 memory-mapped (the page cache keeps one copy for every process), and a
 document is read with ``os.pread``, which needs no shared file position, so
-one ``StoredColumn`` per segment serves every thread (search/index_view.py's
+one ``StoredColumn`` per segment serves every thread (search/generation.py's
 ``SegmentFiles`` keeps them).
 
 Damaged bytes raise ``IndexDamaged``, as ``CheckedSegmentReader`` does.

@@ -63,7 +63,7 @@ about 160 transient bytes a syllable (67 MiB for VNTC, at most ~100 MiB),
 freed when it ends.
 
 Each process builds its table in a background thread (like the spelling
-vocabulary, index_view.Generation.build_vocabulary), through its own
+vocabulary, generation.Generation.build_vocabulary), through its own
 searcher, when a request finds the table older than the generation it
 reads; meanwhile the older table answers. Unlike the vocabulary it reads
 stored articles (pure Python, holding the GIL), so a process builds at

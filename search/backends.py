@@ -16,7 +16,7 @@ from search.backend import WHOOSH, Backend, BadBackend, is_sphinx
 from search.cluster import ClusterError
 from search.deadline import DEFAULT_DEADLINE
 from search.engine import SEARCH_SLOTS, Engine
-from search.index_view import DEFAULT_CACHE_MB
+from search.generation import DEFAULT_CACHE_MB
 from search.sphinx_backend import SphinxBackend
 
 

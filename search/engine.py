@@ -32,17 +32,10 @@ from search.autocomplete import MAX_COMPLETIONS, Completer, Completion
 from search.compiler import FIELD_WEIGHTS, Compiler, related_query, related_words
 from search.deadline import DEFAULT_DEADLINE, NEVER, Deadline, SearchTimeout
 from search.executor import Executor
+from search.generation import DEFAULT_CACHE_MB, VOCABULARY_THREAD, Generation, ReadCaches, SegmentFiles
 from search.heap import HeapTrimmer
 from search.highlight import Highlighter
-from search.index_view import (
-    DEFAULT_CACHE_MB,
-    NO_DATE,
-    VOCABULARY_THREAD,
-    Generation,
-    IndexView,
-    ReadCaches,
-    SegmentFiles,
-)
+from search.index_view import NO_DATE, IndexView
 from search.ordering import IdHashes, Order
 from search.plan import QueryPlan
 from search.request import BadRequest, SearchRequest

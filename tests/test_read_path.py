@@ -196,16 +196,16 @@ def test_the_spelling_vocabulary_is_built_once_per_generation_off_the_request_pa
     build eight vocabularies at once (seconds under the GIL). One is built,
     aside, when a generation opens; after a write, the previous one answers
     until the new one is ready, and the new one knows the new words."""
-    import search.index_view as index_view
+    import search.generation as generation
 
     builds = []
-    real = index_view.Vocabulary
+    real = generation.Vocabulary
 
     def counted(frequencies):
         builds.append(len(frequencies))
         return real(frequencies)
 
-    monkeypatch.setattr(index_view, "Vocabulary", counted)
+    monkeypatch.setattr(generation, "Vocabulary", counted)
     path = tmp_path / "ix"
     ingest([write_jsonl(tmp_path / "a.jsonl", corpus_slice(60))], path, procs=1, show_progress=False)
     engine = Engine(path, refresh_interval=0)
