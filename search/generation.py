@@ -24,14 +24,9 @@ from search.cache import ByteLRU
 from search.vocabulary import Vocabulary
 
 DEFAULT_CACHE_MB = 64
-# Shares of the cache budget: postings (merged from the segment arrays, or
-# decoded from Whoosh's blocks with their positions for phrase checks in
-# segments without arrays), and filter masks (one byte per article each).
-# One share for both kinds of postings: with arrays, a separate share for
-# Whoosh's blocks sat empty while merged postings were evicted (at 400,000
-# articles 89% of a long query's lookups missed, and 1.5x the postings share
-# made the scale mix 1.17x faster).
-POSTINGS_SHARE, MASKS_SHARE = 0.75, 0.25
+# Shares of the cache budget: merged and decoded postings, position blocks
+# for phrase checks, filter masks (one byte per article each).
+POSTINGS_SHARE, BLOCKS_SHARE, MASKS_SHARE = 0.5, 0.25, 0.25
 VOCABULARY_THREAD = "vnsearch-vocabulary"
 
 
@@ -43,11 +38,12 @@ class ReadCaches:
     def __init__(self, limit_bytes: int = DEFAULT_CACHE_MB << 20):
         self.limit_bytes = limit_bytes
         self.postings = ByteLRU(int(limit_bytes * POSTINGS_SHARE))
+        self.blocks = ByteLRU(int(limit_bytes * BLOCKS_SHARE))
         self.masks = ByteLRU(int(limit_bytes * MASKS_SHARE))
 
     @property
     def bytes(self) -> int:
-        return self.postings.bytes + self.masks.bytes
+        return self.postings.bytes + self.blocks.bytes + self.masks.bytes
 
 
 class SegmentFiles:

@@ -128,7 +128,7 @@ class IndexView:
                 if doc in wanted:
                     found[doc] = fmt.decode_positions(value)
         elif matcher is not None:
-            _block_positions(matcher, wanted, 0, fmt, found, self.caches.postings, leaf.segment_id)
+            _block_positions(matcher, wanted, 0, fmt, found, self.caches.blocks, leaf.segment_id)
         lengths = [len(found[d]) for d in sorted(found)]
         doc_ids = np.repeat(np.array(sorted(found), dtype=np.int64), lengths)
         positions = np.array([p for d in sorted(found) for p in found[d]], dtype=np.int64)
