@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from indexer import ingest, store
-from search import grouping, querylang
+from search import facets, grouping, querylang
 from search.autocomplete import MAX_COMPLETIONS, Completer, Completion
 from search.compiler import FIELD_WEIGHTS, Compiler, related_query, related_words
 from search.deadline import DEFAULT_DEADLINE, NEVER, Deadline, SearchTimeout
@@ -39,14 +39,10 @@ from search.index_view import NO_DATE, IndexView
 from search.ordering import IdHashes, Order
 from search.plan import QueryPlan
 from search.request import BadRequest, SearchRequest
-from search.result import Export, FacetValue, Hit, SearchResult
+from search.result import Export, Hit, SearchResult
 from search.suggest import suggest
 
-FACETS = ("category", "author", "source", "year", "month")
-DATE_FACETS = ("year", "month")  # listed in date order, all of them
-STATS_FACETS = ("category", "source", "year")
 SCORED_FIELDS = ("content", *FIELD_WEIGHTS)  # the text fields BM25 reads (compiler.py)
-FACET_LIMIT = 20  # values listed per keyword facet, most frequent first
 SUGGEST_FROM_DOCS = 10  # when the page is empty, accents are read from the first matches
 SEARCH_SLOTS = 2  # searches computing at once per process (VNSEARCH_SEARCH_SLOTS; see Engine.__init__)
 EXPORT_BATCH = 500  # articles read from the index at a time by an export (format=ndjson)
@@ -146,10 +142,10 @@ class Engine:
         view = self._state().view
         for field in SCORED_FIELDS:
             view.length_norms(field)
-        for name in FACETS:
+        for name in facets.FACETS:
             view.codes(name)
-            if name != "year":  # years are summed from months
-                view.value_counts(name)
+        for name in facets.COLUMN_FACETS:
+            view.value_counts(name)
         view.dates()
         view.shared.build_vocabulary(view.readers)
         for thread in threading.enumerate():  # the generation's own builder, done by now
@@ -221,7 +217,7 @@ class Engine:
         elif page_docs and following > skip + len(page_docs):
             result.following = order.position(page_docs[-1], hits[-1].id, depth)
         if request.facets:
-            result.facets = _facets(view, matches.mask)
+            result.facets = facets.count(view, matches.mask)
         result.suggestion = suggest(view, executor, plan.words, page_docs or ranked[:SUGGEST_FROM_DOCS],
                                     complete=matches.complete)
         return result
@@ -280,9 +276,9 @@ class Engine:
     def stats(self) -> dict:
         data = store.stats(self.index_dir)
         view = self._state().view
-        facets = _facets(view, view.live)
-        data["facets"] = {name: [{"value": f.value, "count": f.count} for f in facets[name]]
-                          for name in STATS_FACETS}
+        counted = facets.count(view, view.live)
+        data["facets"] = {name: [{"value": f.value, "count": f.count} for f in counted[name]]
+                          for name in facets.STATS_FACETS}
         return data
 
     def health(self) -> dict:
@@ -366,37 +362,3 @@ def _rank(view: IndexView, mask: np.ndarray, score: np.ndarray, sort: str, limit
         docs, keys = docs[contenders], keys[contenders]
     order = np.lexsort((docs, keys))
     return docs[order[:limit]].tolist()
-
-
-def _facets(view: IndexView, mask: np.ndarray) -> dict[str, list[FacetValue]]:
-    """Counts of each facet's values among the matches (live documents). One
-    gather and one bincount per column (code -1, no value, counts in slot 0
-    and is dropped); years are summed from the months, which come from the
-    same date. When the matches are most of the archive, the live articles
-    that do not match are counted instead and taken from the archive's own
-    counts: the same figures from at most half the articles (a common word
-    matches 85% of them)."""
-    counts_of: dict[str, list[tuple[str, int]]] = {}
-    docs = np.flatnonzero(mask)  # one pass over the archive; then only the matches
-    complement = len(docs) > view.live_count // 2
-    if complement:
-        docs = np.flatnonzero(view.live & ~mask)
-    for name in FACETS:
-        if name == "year":
-            continue
-        codes, labels = view.codes(name)
-        counts = np.bincount(codes[docs] + 1, minlength=len(labels) + 1)
-        if complement:
-            counts = view.value_counts(name) - counts
-        counts_of[name] = [(labels[i], int(counts[i + 1])) for i in np.flatnonzero(counts[1:]).tolist()]
-    years: dict[str, int] = {}
-    for month, count in counts_of["month"]:  # "2022-01": in date order
-        years[month[:4]] = years.get(month[:4], 0) + count
-    counts_of["year"] = list(years.items())
-    facets = {}
-    for name in FACETS:
-        items = counts_of[name]
-        if name not in DATE_FACETS:
-            items = sorted(items, key=lambda kv: (-kv[1], kv[0]))[:FACET_LIMIT]
-        facets[name] = [FacetValue(v, c) for v, c in items]
-    return facets

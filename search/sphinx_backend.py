@@ -30,7 +30,7 @@ from search.cluster_nodes import dead_shards, node_status
 from search.cluster_search import ClusterSearch, layout_from_url
 from search.cluster_writes import ClusterWriter
 from search.compiler import related_query, related_words
-from search.engine import STATS_FACETS
+from search.facets import STATS_FACETS
 from search.highlight import Highlighter
 from search.request import BadRequest, SearchRequest
 from search.result import Export, FacetValue, Hit, SearchResult

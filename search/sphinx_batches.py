@@ -4,7 +4,7 @@ place, so a whole step of a search is one round trip (``run``).
 
 * ``factor_statements``: each term's frequency per candidate and field;
 * ``phrase_statements``: which candidates hold each phrase of the plan;
-* ``facet_statements``: the facet counts, as engine._facets lists them.
+* ``facet_statements``: the facet counts, listed as facets.py lists them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from search.cluster_search import ClusterResult
-from search.engine import FACET_LIMIT, FACETS
+from search.facets import FACETS, listed
 from search.plan import PhraseMatch, QueryPlan
 from search.result import FacetValue
 from search.sphinx_documents import LENGTH_ATTRS, TEXT_FIELDS
@@ -115,19 +115,14 @@ def phrase_statements(plan: QueryPlan, candidates: Candidates) -> Batch:
 
 def facet_statements(expression: str | None, where: list[str], facets: dict[str, list[FacetValue]],
                      names: Iterable[str] = FACETS) -> Batch:
-    """GROUP BY statements filling ``facets`` as engine._facets does: keyword
-    facets most frequent first (then by value, in code point order: strings
-    are binary in the cluster), at most FACET_LIMIT; years and months all,
-    in date order."""
+    """GROUP BY statements filling ``facets`` as the embedded index does
+    (facets.listed; values compare in code point order, as strings are
+    binary in the cluster)."""
     statements: Batch = []
     for name in names:
         def read(result: ClusterResult, name: str = name) -> None:
             items = [(facet_label(name, row[name]), int(row["n"])) for row in result.rows if row.get(name)]
-            if name in ("year", "month"):
-                items.sort()
-            else:
-                items = sorted(items, key=lambda kv: (-kv[1], kv[0]))[:FACET_LIMIT]
-            facets[name] = [FacetValue(v, c) for v, c in items]
+            facets[name] = listed(name, items)
 
         statements.append((facet_sql(name, expression, where), read))
     return statements

@@ -14,7 +14,8 @@ from flask import Blueprint, jsonify
 from indexer.records import MAX_FIGURES
 from search.autocomplete import MAX_COMPLETIONS
 from search.cursor import MAX_CURSOR_CHARS
-from search.engine import EXPORT_BATCH, FACETS
+from search.engine import EXPORT_BATCH
+from search.facets import FACETS
 from search.grouping import GROUP_WINDOW
 from search.request import (
     DEFAULT_PAGE_SIZE,
