@@ -518,6 +518,11 @@ def measure_served(index_dir: Path, archive: Path, n: int, args, plan: Plan, log
     return out
 
 
+def index_path(workdir: Path, n: int, seed: int) -> Path:
+    """Where the run keeps the index of the archive of ``n`` articles (``--keep``)."""
+    return Path(workdir) / f"index-n{n}-s{seed}"
+
+
 def measure(n: int, args, plan: Plan, workdir: Path, created: list[Path]) -> dict:
     print(f"\n== N = {n:,} ==", flush=True)
     started = time.perf_counter()
@@ -527,7 +532,7 @@ def measure(n: int, args, plan: Plan, workdir: Path, created: list[Path]) -> dic
     print(f"archive  {archive.name}: {'written' if written else 'reused'} "
           f"({archive.stat().st_size / 1e6:,.0f} MB, {time.perf_counter() - started:,.0f} s)",
           flush=True)
-    index_dir = workdir / f"index-n{n}-s{args.seed}"
+    index_dir = index_path(workdir, n, args.seed)
     log = workdir / f"scale-n{n}-s{args.seed}.log"
     for path in (index_dir, log):
         if not path.exists():

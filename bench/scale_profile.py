@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import search.engine as engine_module  # noqa: E402
+import search.facets as facets_module  # noqa: E402
 from bench import scale, synth  # noqa: E402
 from search.request import SearchRequest  # noqa: E402
 
@@ -36,7 +37,7 @@ STAGES = {  # stage -> (owner, attribute) timed around each call
     "order": (engine_module, "Order"),
     "groups": (engine_module, "_page_groups"),
     "hits": (engine_module.Engine, "_hit"),
-    "facets": (engine_module, "_facets"),
+    "facets": (facets_module, "count"),
     "suggest": (engine_module, "suggest"),
 }
 WARM_UP = 50
@@ -81,7 +82,7 @@ def profile(workdir: Path, n: int, seed: int, queries: int) -> None:
     archive = synth.archive_path(workdir, n, seed)
     mix = [(kind, request_of(path)) for kind, path in
            scale.build_mix(scale.sample_records(archive, n), queries, seed)]
-    engine = engine_module.Engine(workdir / f"index-n{n}-s{seed}")
+    engine = engine_module.Engine(scale.index_path(workdir, n, seed))
     for _, request in mix[:WARM_UP]:
         engine.search(request)
     clock = StageClock()
