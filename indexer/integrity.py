@@ -167,10 +167,11 @@ def stored_column_problem(path: Path, start: int, length: int, documents: int) -
         return str(exc)
     with open(path, "rb") as handle:
         def read(position: int, code: str) -> np.ndarray:
+            size = documents * struct.calcsize(code)
             handle.seek(position)
-            data = handle.read(documents * struct.calcsize(code))
-            if len(data) != documents * struct.calcsize(code):
-                raise Damaged(f"ends before byte {position + documents * struct.calcsize(code):,}")
+            data = handle.read(size)
+            if len(data) != size:
+                raise Damaged(f"ends before byte {position + size:,}")
             return np.frombuffer(data, f">{code}").astype(np.int64)
 
         lengths = read(tables.lengths_at, tables.lengths_code)
