@@ -113,13 +113,12 @@ def compound_directory(path: Path) -> tuple[int, dict[str, tuple[int, int]]]:
 class StoredTables:
     """Where the tables at the end of Whoosh's column of stored fields lie:
     the documents' lengths, and their offsets when Whoosh wrote them (past
-    32,768 documents; below, they are the lengths' running sum). Offsets of
-    the tables are in the file; ``data`` is the documents' bytes before them."""
+    32,768 documents; below, they are the lengths' running sum), each as
+    (array type code, offset in the file); ``data`` is the documents' bytes
+    before them."""
 
-    lengths_code: str
-    lengths_at: int
-    offsets_code: str | None
-    offsets_at: int | None
+    lengths: tuple[str, int]
+    offsets: tuple[str, int] | None
     data: int
 
 
@@ -143,16 +142,16 @@ def stored_tables(path: Path, start: int, length: int, documents: int) -> Stored
         last -= 2
     if code not in LENGTH_CODES or (offsets_code is not None and offsets_code not in LENGTH_CODES):
         raise Damaged("the stored documents' column does not end with a table of lengths")
-    offsets_at = None
+    offsets = None
     if offsets_code is not None:
         last -= documents * struct.calcsize(offsets_code)
         if last < start:
             raise Damaged(f"the stored documents' column is too short for {documents:,} offsets")
-        offsets_at = last
+        offsets = (offsets_code, last)
     lengths_at = last - documents * struct.calcsize(code)
     if lengths_at < start:
         raise Damaged(f"the stored documents' column is too short for {documents:,} lengths")
-    return StoredTables(code, lengths_at, offsets_code, offsets_at, lengths_at - start)
+    return StoredTables((code, lengths_at), offsets, lengths_at - start)
 
 
 def stored_column_problem(path: Path, start: int, length: int, documents: int) -> str | None:
@@ -166,7 +165,7 @@ def stored_column_problem(path: Path, start: int, length: int, documents: int) -
     except Damaged as exc:
         return str(exc)
     with open(path, "rb") as handle:
-        def read(position: int, code: str) -> np.ndarray:
+        def read(code: str, position: int) -> np.ndarray:
             size = documents * struct.calcsize(code)
             handle.seek(position)
             data = handle.read(size)
@@ -174,8 +173,8 @@ def stored_column_problem(path: Path, start: int, length: int, documents: int) -
                 raise Damaged(f"ends before byte {position + size:,}")
             return np.frombuffer(data, f">{code}").astype(np.int64)
 
-        lengths = read(tables.lengths_at, tables.lengths_code)
-        offsets = None if tables.offsets_at is None else read(tables.offsets_at, tables.offsets_code or "")
+        lengths = read(*tables.lengths)
+        offsets = None if tables.offsets is None else read(*tables.offsets)
     if offsets is None:
         if int(lengths.sum()) != tables.data:
             return (f"the stored documents' lengths add up to {int(lengths.sum()):,} bytes, "

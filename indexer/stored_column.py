@@ -43,11 +43,11 @@ class StoredColumn:
         self.folder, self.segment_id = folder, segment_id
         self._start = start
         tables = stored_tables(path, start, length, count)  # where integrity.py checks them too
-        self._lengths = _mapped(path, tables.lengths_code, tables.lengths_at, count)
-        if tables.offsets_at is None:  # a small column: Whoosh derives them too
+        self._lengths = _mapped(path, *tables.lengths, count)
+        if tables.offsets is None:  # a small column: Whoosh derives them too
             self._offsets = np.cumsum(self._lengths, dtype=np.int64) - self._lengths
         else:
-            self._offsets = _mapped(path, tables.offsets_code or "", tables.offsets_at, count)
+            self._offsets = _mapped(path, *tables.offsets, count)
         self._fd = os.open(path, os.O_RDONLY)
         # Closed when the last generation reading it is gone, never while a
         # thread may still read through it (a reused descriptor would read
