@@ -54,7 +54,7 @@ class Matches:
 
     @property
     def total(self) -> int:
-        return int(self.mask.sum())
+        return int(np.count_nonzero(self.mask))
 
 
 class WordTally:
@@ -82,7 +82,7 @@ class WordTally:
             self.score = score.copy()
         else:
             self.score += score
-        if int(mask.sum()) <= self.limit:
+        if np.count_nonzero(mask) <= self.limit:
             self.informative += 1
             self.counts += mask
 
@@ -118,7 +118,7 @@ class Executor:
         complete = bool(mask.any())
         relaxed_any = False
         blend = blends(plan.relaxation)
-        if plan.relaxation is not None and (int(mask.sum()) < wanted or blend):
+        if plan.relaxation is not None and (np.count_nonzero(mask) < wanted or blend):
             relaxed, relaxed_score = self._relaxed(plan.relaxation)
             if allowed is not None:
                 relaxed &= allowed

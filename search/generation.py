@@ -104,7 +104,7 @@ class Generation:
         live = np.zeros(self.size, dtype=bool)
         live[list(reader.all_doc_ids())] = True
         self.live = live
-        self.live_count = int(live.sum())
+        self.live_count = int(np.count_nonzero(live))
         self.caches = caches or ReadCaches()
         leaves = list(reader.leaf_readers())
         if files is not None:
