@@ -37,6 +37,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fts5_peer import Fts5  # noqa: E402
@@ -117,22 +119,40 @@ def cluster_eval(workdir: Path, sphinx: bool):
         plain = PlainWhoosh()  # issue 10's peer: Whoosh's own BM25F without our analysis
         plain.index(records)
         systems["Whoosh BM25F"] = lambda q: plain.search(q, limit=K + 1)
-        scores = {}
+        scores, per_query = {}, {}
         for variant, transform in (("accented", lambda t: t), ("unaccented", unaccent)):
             for name, run in systems.items():
-                n_sum = r_sum = 0.0
+                gains, r_sum = [], 0.0
                 for record in records:
                     relevant = set(clusters[cluster_of[record["id"]]]["doc_ids"]) - {record["id"]}
                     ranked = [d for d in run(transform(record["title"])) if d != record["id"]][:K]
-                    n_sum += ndcg(ranked, relevant)
+                    gains.append(ndcg(ranked, relevant))
                     r_sum += len(relevant & set(ranked)) / len(relevant)
-                scores[(variant, name)] = (n_sum / len(records), r_sum / len(records))
+                scores[(variant, name)] = (sum(gains) / len(records), r_sum / len(records))
+                per_query[(variant, name)] = gains
     print(f"\n1. Cluster relevance, {len(records)} title queries per variant "
           f"({len(clusters)} clusters)")
     print(f"{'query':<12}" + "".join(f" {name + ' nDCG@10':>17} {'recall@10':>10}" for name in systems))
     for variant in ("accented", "unaccented"):
         print(f"{variant:<12}" + "".join(f" {scores[(variant, name)][0]:17.3f} {scores[(variant, name)][1]:10.3f}"
                                          for name in systems))
+    for variant in ("accented", "unaccented"):
+        mean, low, high, better, worse = paired_difference(per_query[(variant, "vnsearch")],
+                                                           per_query[(variant, "Whoosh BM25F")])
+        print(f"{variant}: vnsearch - Whoosh BM25F nDCG@10 {mean:+.4f}, 95% bootstrap interval "
+              f"{low:+.4f} to {high:+.4f}; {better} queries better, {worse} worse")
+
+
+def paired_difference(ours: list[float], theirs: list[float], draws: int = 2000,
+                      seed: int = 1) -> tuple[float, float, float, int, int]:
+    """Mean per-query difference, its 95% paired bootstrap interval, and how
+    many queries each side wins: whether a margin is more than the noise of
+    the query set."""
+    diffs = np.array(ours) - np.array(theirs)
+    rng = np.random.default_rng(seed)
+    means = np.sort(diffs[rng.integers(0, len(diffs), (draws, len(diffs)))].mean(axis=1))
+    return (float(diffs.mean()), float(means[int(0.025 * draws)]), float(means[int(0.975 * draws) - 1]),
+            int((diffs > 0).sum()), int((diffs < 0).sum()))
 
 
 # -- 2. known items --------------------------------------------------------------

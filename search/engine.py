@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from indexer import ingest, store
-from search import facets, grouping, querylang
+from search import facets, grouping, headline_accents, querylang
 from search.autocomplete import MAX_COMPLETIONS, Completer, Completion
 from search.compiler import FIELD_WEIGHTS, Compiler, related_query, related_words
 from search.deadline import DEFAULT_DEADLINE, NEVER, Deadline, SearchTimeout
@@ -305,7 +305,13 @@ class Engine:
 
 def _plan(view: IndexView, request: SearchRequest) -> tuple[QueryPlan, str]:
     """The request's plan, and the sort it runs with (browsing: newest first)."""
-    plan = Compiler(view).plan(querylang.parse(request.q))
+    parsed = querylang.parse(request.q)
+    spelling = headline_accents.restored(view, parsed, request.q)
+    if spelling is None:
+        plan = Compiler(view).plan(parsed)
+    else:
+        plan = Compiler(view).plan(querylang.parse(spelling))
+        plan.notes.append(headline_accents.note(spelling))
     return plan, "newest" if plan.browse and request.sort == "relevance" else request.sort
 
 

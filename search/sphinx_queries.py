@@ -117,6 +117,11 @@ def phrase_sql(match: str, row_ids: Sequence[int]) -> str:
                         None, [])
 
 
+def titles_sql(match: str, limit: int) -> str:
+    """The headlines of the first ``limit`` articles that ``match`` (in id order)."""
+    return build_select(match, "id, title", [], None, "id ASC", limit, 0, "none", None, [])
+
+
 def keyword_stats_sql(words: Sequence[str]) -> str:
     """A query whose SHOW META gives each word's articles, from the
     dictionaries of every shard (summed by the aggregator): cutoff=1 stops

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from search import grouping, querylang
+from search import grouping, headline_accents, querylang
 from search.cluster_search import ClusterResult, ClusterSearch
 from search.compiler import Compiler
 from search.executor import COMMON_WORD_SHARE, RELAX_FRACTION, blends
@@ -50,6 +50,7 @@ from search.sphinx_batches import (
 from search.sphinx_match import (
     match,
     needed_words,
+    phrase,
     phrase_only,
     plan_terms,
     ranking_match,
@@ -64,6 +65,7 @@ from search.sphinx_queries import (
     count_sql,
     dated_sql,
     filters,
+    titles_sql,
 )
 from search.sphinx_scoring import CandidateScorer, Statistics, rank
 from search.sphinx_stats import ClusterStatistics
@@ -136,7 +138,7 @@ class Searcher:
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
         session = Session(self.cluster)
-        plan, stats = self._plan(querylang.parse(request.q), session)
+        plan, stats = self._plan(request.q, session)
         sort = "newest" if plan.browse and request.sort == "relevance" else request.sort
         where = filters(request)
         skip = (request.page - 1) * request.size
@@ -178,10 +180,16 @@ class Searcher:
         result.took_ms = (time.perf_counter() - started) * 1000
         return result
 
-    def _plan(self, parsed: querylang.ParsedQuery, session: Session) -> tuple[QueryPlan, Statistics]:
+    def _plan(self, typed: str, session: Session) -> tuple[QueryPlan, Statistics]:
         """The compiler's plan, with the statistics of all its terms. The
         first pass assumes every compound exists; the terms it names are
-        fetched in one round trip, and the second pass keeps the real ones."""
+        fetched in one round trip, and the second pass keeps the real ones.
+        An unaccented headline is planned with the headline's accents
+        (headline_accents.py), as on the embedded index."""
+        parsed = querylang.parse(typed)
+        spelling = self._headline_spelling(parsed, typed, session)
+        if spelling is not None:
+            parsed = querylang.parse(spelling)
         documents, means, missing = self.statistics.totals()
         session.missing |= missing
         recorder = PlanView(self.statistics, None)
@@ -190,7 +198,17 @@ class Searcher:
         figures = self.statistics.frequencies(wanted)
         session.missing |= figures.missing
         plan = Compiler(PlanView(self.statistics, figures.values)).plan(parsed)
+        if spelling is not None:
+            plan.notes.append(headline_accents.note(spelling))
         return plan, Statistics(documents, means, figures.values)
+
+    @staticmethod
+    def _headline_spelling(parsed: querylang.ParsedQuery, typed: str, session: Session) -> str | None:
+        folded = headline_accents.headline_words(parsed, typed)
+        if folded is None:
+            return None
+        rows = session.one(titles_sql(phrase("title", folded), headline_accents.MAX_HOLDERS)).rows
+        return headline_accents.spelling([str(row["title"] or "") for row in rows], folded)
 
     def _limit(self, page_end: int) -> int:
         """Candidates to rescore: a multiple of RERANK_CANDIDATES, so that the

@@ -71,6 +71,7 @@ CASES: list[dict] = [
     {"q": "phe doi lap campuchia bieu tinh ha noi bong da"},
     {"q": "Hủy thêm hàng loạt chuyến bay do siêu bão Hải Yến"},  # a headline: most words blend with all
     {"q": "huy them hang loat chuyen bay do sieu bao", "sort": "newest"},
+    {"q": "mau thuan gia tang giua my va cac dong minh"},  # planned with the headline's accents
     {"q": "người dân mua thực phẩm dự trữ", "category": "XaHoi"},  # the phrase tier, after a filter
     {"q": "chính phủ", "sort": "newest"}, {"q": "chính phủ", "sort": "oldest"},
     {"q": "chính phủ", "page": "2", "size": "5"}, {"q": "", "sort": "relevance"}, {"q": "", "sort": "oldest"},
@@ -160,6 +161,13 @@ def test_both_backends_find_rank_and_count_the_same(whoosh, sphinx, params):
     for hit in got.hits:  # the same <mark>s at the same offsets, from the same stored article
         if hit.id in by_id:
             assert (hit.snippet, hit.title_html) == (by_id[hit.id].snippet, by_id[hit.id].title_html)
+
+
+def test_an_unaccented_headline_takes_its_accents_on_both(whoosh, sphinx):
+    typed = request({"q": "mau thuan gia tang giua my va cac dong minh", "group": "off"})
+    for backend in (whoosh, sphinx):
+        notes = backend.search(typed).notes
+        assert any("Mâu thuẫn gia tăng giữa Mỹ và các đồng minh" in note for note in notes), notes
 
 
 def grouped_as_ranked(backend, params: dict) -> list[list[str]]:
