@@ -2,7 +2,8 @@
 archives where the answer is known:
 
 * the articles holding the query's words in a row rank above every article
-  holding them apart, however strong the others' title matches;
+  holding them apart, however strong the others' title matches, and of
+  those, the ones holding them in a row in the headline come first;
 * a long query (a pasted headline) ranks articles with most of its words
   among those with all of them, by score, and a quoted part of it may be
   missing like a word;
@@ -123,3 +124,26 @@ def test_the_accents_typed_find_their_headline(engine, q, first):
     """The title's exact spelling weighs more than the body's (EXACT_FIELD_BOOST)."""
     assert ids(search(engine, q))[:2] == [first, ({"storm", "paper"} - {first}).pop()]
     assert set(ids(search(engine, "bao lon do bo"))[:2]) == {"storm", "paper"}
+
+
+TITLE_TIER = [
+    _article("title-phrase", "Mưa đá miền núi phía Bắc", "Thời tiết xấu ở nhiều nơi."),
+    # the same words in a row three times in the body, and apart in the title: more BM25
+    _article("body-phrase", "Miền núi: mưa và đá lở",
+             "Mưa đá miền núi gây thiệt hại. Mưa đá miền núi kéo dài. Người dân miền núi lo mưa đá."),
+    _article("elsewhere", "Tin thời tiết", "Hôm nay trời nắng."),
+]
+
+
+@pytest.fixture(scope="module")
+def title_tier(tmp_path_factory) -> Engine:
+    folder = tmp_path_factory.mktemp("title-tier")
+    ingest([write_jsonl(folder / "a.jsonl", TITLE_TIER)], folder / "ix", procs=1, show_progress=False)
+    return Engine(folder / "ix")
+
+
+@pytest.mark.parametrize("q", ["mua da mien nui", "mưa đá miền núi"])
+def test_a_headline_holding_the_words_in_a_row_ranks_first(title_tier, q):
+    found = search(title_tier, q)
+    assert ids(found) == ["title-phrase", "body-phrase"]
+    assert found.hits[0].score > found.hits[1].score
