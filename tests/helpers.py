@@ -1,6 +1,7 @@
 """Plain helpers for the tests (fixtures are in conftest.py; the web app's
 helpers in web_helpers.py): where the demo archive and the shared corpus
-are, reading slices of the corpus, writing records as JSONL.
+are, reading slices of the corpus, writing records as JSONL, indexing a
+few crafted ones.
 
 The shared corpus (``../shared`` beside the repository) is not part of the
 repository. Tests that need it skip when it is missing, unless
@@ -51,6 +52,13 @@ def write_jsonl(path: Path, records) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
                     encoding="utf-8")
     return path
+
+
+def small_index(folder: Path, records) -> Path:
+    """An index of ``records`` in ``folder`` (one process: small crafted archives)."""
+    from indexer.ingest import ingest  # here: the helpers stay importable without the indexer loaded
+    ingest([write_jsonl(folder / "records.jsonl", records)], folder / "ix", procs=1, show_progress=False)
+    return folder / "ix"
 
 
 def ids(result) -> list[str]:

@@ -4,9 +4,8 @@ headline's accents (search/headline_accents.py)."""
 from __future__ import annotations
 
 import pytest
-from helpers import ids, write_jsonl
+from helpers import ids, small_index
 
-from indexer.ingest import ingest
 from search import headline_accents
 from search.engine import Engine
 from search.request import SearchRequest
@@ -41,9 +40,7 @@ ARTICLES = [
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory) -> Engine:
-    folder = tmp_path_factory.mktemp("headline-accents")
-    ingest([write_jsonl(folder / "a.jsonl", ARTICLES)], folder / "ix", procs=1, show_progress=False)
-    return Engine(folder / "ix")
+    return Engine(small_index(tmp_path_factory.mktemp("headline-accents"), ARTICLES))
 
 
 def search(engine: Engine, q: str):

@@ -13,9 +13,8 @@ archives where the answer is known:
 from __future__ import annotations
 
 import pytest
-from helpers import ids, write_jsonl
+from helpers import ids, small_index
 
-from indexer.ingest import ingest
 from search import querylang
 from search.compiler import LONG_QUERY_CLAUSES, LONG_QUERY_WEIGHTS, Compiler
 from search.engine import Engine
@@ -56,9 +55,7 @@ ARTICLES = [
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory) -> Engine:
-    folder = tmp_path_factory.mktemp("ranking")
-    ingest([write_jsonl(folder / "a.jsonl", ARTICLES)], folder / "ix", procs=1, show_progress=False)
-    return Engine(folder / "ix")
+    return Engine(small_index(tmp_path_factory.mktemp("ranking"), ARTICLES))
 
 
 def search(engine: Engine, q: str, **params):
@@ -137,9 +134,7 @@ TITLE_TIER = [
 
 @pytest.fixture(scope="module")
 def title_tier(tmp_path_factory) -> Engine:
-    folder = tmp_path_factory.mktemp("title-tier")
-    ingest([write_jsonl(folder / "a.jsonl", TITLE_TIER)], folder / "ix", procs=1, show_progress=False)
-    return Engine(folder / "ix")
+    return Engine(small_index(tmp_path_factory.mktemp("title-tier"), TITLE_TIER))
 
 
 @pytest.mark.parametrize("q", ["mua da mien nui", "mưa đá miền núi"])
