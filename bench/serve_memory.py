@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,13 +78,15 @@ def main(argv=None) -> int:
     parser.add_argument("--configs", nargs="+", default=["1x8", "2x8", "2x16", "3x8"])
     parser.add_argument("--queries", type=int, default=600)
     parser.add_argument("--filters", type=int, default=500)
-    parser.add_argument("--log", type=Path, default=Path("serve-memory.log"))
+    parser.add_argument("--log", type=Path, default=None,
+                        help="the servers' output (default: serve-memory.log in the temp folder)")
     args = parser.parse_args(argv)
+    log = args.log or Path(tempfile.gettempdir()) / "serve-memory.log"
     n = sum(1 for _ in open(args.archive, "rb"))
     rows = []
     for config in args.configs:
         workers, threads = (int(x) for x in config.lower().split("x"))
-        rows.append(measure(args.index, args.archive, n, workers, threads, args.queries, args.filters, args.log))
+        rows.append(measure(args.index, args.archive, n, workers, threads, args.queries, args.filters, log))
         print(f"{config}: {rows[-1]['after']['pss_mb']:,.0f} MB PSS after the requests", flush=True)
     print(report(rows))
     return 0
