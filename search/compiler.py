@@ -15,7 +15,11 @@ On top of that, optional clauses add:
 
   EXACT_BOOST     1.5  the accented spelling the user typed ("đường" ranks
                        above "dương", which only matches the folded "duong");
-                       in the short fields, EXACT_FIELD_BOOST x their weight
+                       in the short fields, EXACT_FIELD_BOOST x their weight.
+                       Not for a spelling that 90% of the articles with its
+                       folded form share (EXACT_SHARE: "người" of "nguoi"):
+                       it would score nearly every match alike, and reading
+                       its postings cost as much as the folded ones
   COMPOUND_BOOST  1.5  adjacent query words that pyvi segmented as one word
                        in the article ("cán bộ" as the word cán_bộ)
   PHRASE_BOOST    2.0  all query words (2 to 8) together, in order: adds
@@ -56,7 +60,7 @@ LONG_QUERY_CLAUSES on, they rank among the full matches (see there).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -114,6 +118,7 @@ LONG_QUERY_WEIGHTS = {"title": 1.0, "lead": 0.5, "captions": 0.25}
 EXACT_FIELD_BOOST = 4.0
 EXACT_FIELD_WEIGHTS = {field: weight * EXACT_FIELD_BOOST for field, weight in FIELD_WEIGHTS.items()}
 EXACT_BOOST = 1.5
+EXACT_SHARE = 0.9  # an accented spelling in this share of its folded form's articles scores nothing apart
 COMPOUND_BOOST = 1.5
 PHRASE_BOOST = 2.0
 MAX_PHRASE_WORDS = 8
@@ -163,14 +168,18 @@ def chunk(text: str) -> Chunk:
 
 
 def scoring_terms(fieldname: str, typed: Chunk, weights: Mapping[str, float] | None,
-                  exact_weights: Mapping[str, float] | None = None) -> list[ScoredTerm]:
+                  exact_weights: Mapping[str, float] | None = None,
+                  telling: Callable[[str, str], bool] | None = None) -> list[ScoredTerm]:
     """The terms that score a chunk: folded syllables, the exact spelling the
     user typed, and (unscoped: ``weights`` given) the same syllables in the
-    weighted fields, and the exact spelling there with ``exact_weights``."""
+    weighted fields, and the exact spelling there with ``exact_weights``.
+    ``telling(exact, folded)``: whether a spelling is worth its terms (None: all are)."""
     found = []
     for i, folded in enumerate(typed.folded):
         found.append(ScoredTerm(fieldname, folded))
         exact = typed.exact[i] if typed.exact else None
+        if exact and telling is not None and not telling(exact, folded):
+            exact = None
         if exact:
             found.append(ScoredTerm(fieldname, exact, EXACT_BOOST))
         if weights:
@@ -181,13 +190,14 @@ def scoring_terms(fieldname: str, typed: Chunk, weights: Mapping[str, float] | N
 
 
 def chunk_node(fieldname: str, typed: Chunk, weights: Mapping[str, float] | None,
-               exact_weights: Mapping[str, float] | None = None) -> Node | None:
+               exact_weights: Mapping[str, float] | None = None,
+               telling: Callable[[str, str], bool] | None = None) -> Node | None:
     """Match one typed word (or quoted phrase) in a text field; ``weights``:
     the short fields' (None: the word is scoped to ``fieldname``), and
     ``exact_weights`` those of the accented spelling typed there."""
     if not typed.folded:
         return None
-    scoring = scoring_terms(fieldname, typed, weights, exact_weights)
+    scoring = scoring_terms(fieldname, typed, weights, exact_weights, telling)
     if len(typed.folded) == 1:
         specials = [ScoredTerm(fieldname, s) for s in typed.specials]
         return AnyTerm(scoring + specials)
@@ -244,7 +254,7 @@ class Compiler:
             if node.field in FACET_SCOPES:
                 return self._scoped(node)
             literal = chunk_node(node.field or "content", chunk(node.text),
-                                 self.weights if node.field is None else None, self.exact_weights)
+                                 self.weights if node.field is None else None, self.exact_weights, self.telling)
             expansion = self.expanded.get(id(node))
             if literal is not None and expansion is not None and expansion.words == 1:
                 return either_form(literal, expansion, self.weights)
@@ -274,6 +284,11 @@ class Compiler:
                 children += parts
             i += size
         return children
+
+    def telling(self, exact: str, folded: str) -> bool:
+        """Whether an accented spelling tells articles apart: not when nearly
+        every article with its folded form has it too (EXACT_SHARE)."""
+        return self.view.doc_frequency("content", exact) < EXACT_SHARE * self.view.doc_frequency("content", folded)
 
     def _scoped(self, node: Word | Phrase) -> ValueMatch:
         """author:/category:/source: the stored values whose folded syllables

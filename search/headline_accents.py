@@ -42,8 +42,11 @@ def restored(view: IndexView, parsed: ParsedQuery, typed: str) -> str | None:
     folded = headline_words(parsed, typed)
     if folded is None:
         return None
-    holders = Executor(view).phrase_docs("title", folded)[:MAX_HOLDERS]
-    return spelling([view.stored(int(d)).get("title") or "" for d in holders.tolist()], folded)
+    executor = Executor(view)
+    candidates = executor.word_docs("title", folded)  # every word, anywhere in the headline
+    if len(candidates) > MAX_HOLDERS:  # rare for so many words: positions narrow them first
+        candidates = executor.phrase_docs("title", folded, within=candidates)
+    return spelling([view.stored(int(d)).get("title") or "" for d in candidates[:MAX_HOLDERS].tolist()], folded)
 
 
 def headline_words(parsed: ParsedQuery, typed: str) -> list[str] | None:
@@ -56,13 +59,13 @@ def headline_words(parsed: ParsedQuery, typed: str) -> list[str] | None:
 
 
 def spelling(titles: list[str], folded: list[str]) -> str | None:
-    """The accented spelling of ``folded`` that more than half of ``titles``
-    (the headlines holding it) share, or None."""
+    """The accented spelling of ``folded`` that more than half of the
+    ``titles`` holding it in a row share, or None."""
     spellings = Counter(s for s in (_spelling(title, folded) for title in titles) if s is not None)
     if not spellings:
         return None
     best, count = spellings.most_common(1)[0]
-    return best if 2 * count > len(titles) and has_accents(best) else None
+    return best if 2 * count > spellings.total() and has_accents(best) else None
 
 
 def note(spelling: str) -> str:

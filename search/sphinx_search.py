@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from indexer.analysis import has_accents
 from search import grouping, headline_accents, querylang
 from search.cluster_search import ClusterResult, ClusterSearch
 from search.compiler import Compiler
@@ -79,8 +80,11 @@ SUGGEST_FROM_DOCS = 3  # suggest.RESTORE_FROM_DOCS: articles whose text restores
 
 class PlanView:
     """compiler.CompilerView over cluster statistics. Without frequencies it
-    records what the compiler asks and says every compound exists, so one
-    first pass learns every term the final plan can hold (fetched at once)."""
+    records what the compiler asks and answers so that the plan holds every
+    term it can: every compound exists (1), and every accented spelling
+    tells articles apart (0, under its folded form's 1: Compiler.telling).
+    So one first pass learns every term the final plan can hold (fetched at
+    once)."""
 
     def __init__(self, statistics: ClusterStatistics, frequencies: dict[tuple[str, str], int] | None) -> None:
         self.statistics = statistics
@@ -93,7 +97,7 @@ class PlanView:
     def doc_frequency(self, field_name: str, term: str) -> int:
         if self.frequencies is None:
             self.asked.add((field_name, term))
-            return 1
+            return 0 if has_accents(term) else 1
         return self.frequencies.get((field_name, term), 0)
 
 

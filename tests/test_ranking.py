@@ -142,3 +142,20 @@ def test_a_headline_holding_the_words_in_a_row_ranks_first(title_tier, q):
     found = search(title_tier, q)
     assert ids(found) == ["title-phrase", "body-phrase"]
     assert found.hits[0].score > found.hits[1].score
+
+
+class _Frequencies(_View):
+    """Articles per content term: "người" in 95 of the 100 with "nguoi",
+    "đường" in 10 of the 40 with "duong"."""
+    FIGURES = {"người": 95, "nguoi": 100, "đường": 10, "duong": 40}
+
+    def doc_frequency(self, field: str, term: str) -> int:
+        return self.FIGURES.get(term, 0)
+
+
+def test_an_accented_spelling_scores_only_where_it_tells_articles_apart():
+    plan = Compiler(_Frequencies()).plan(querylang.parse("người đường"))
+    scored = {(t.field, t.text) for node in plan.required.nodes for t in node.terms}
+    assert ("content", "đường") in scored and ("title", "đường") in scored
+    assert not {text for _, text in scored} & {"người"}
+    assert {("content", "nguoi"), ("title", "nguoi")} <= scored
