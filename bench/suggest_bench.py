@@ -6,7 +6,7 @@ Builds the index first if DIR holds none (from --corpus, by default the
 VNTC training corpus in ../shared/corpus, as bench/query_bench.py does).
 Then, in one process and one run:
 
-* builds the completion table (search/autocomplete.py) and prints its
+* builds the completion table (search/completion_builder.py) and prints its
   size in bytes (what every server process holds per generation), its
   entries, the articles read and the build time;
 * types, unaccented, every prefix of a few hundred real headline fragments
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.query_bench import build_queries, corpus_and_engine, percentile, request_for  # noqa: E402
 from bench.querysets import SHARED, unaccent, words  # noqa: E402
-from search import autocomplete  # noqa: E402
+from search.completion_builder import MAX_HEADLINES, MAX_PHRASES, MAX_TOKENS, build  # noqa: E402
 
 
 def fragments(records: list[dict], count: int, seed: int = 13) -> list[str]:
@@ -103,8 +103,8 @@ def main() -> None:
     print(f"completion table   {table.nbytes:,} bytes ({table.nbytes / 2**20:.1f} MiB) per process and generation; "
           f"{len(table):,} entries ({table.nbytes / max(len(table), 1):.0f} bytes each) from {table.articles:,} "
           f"articles; built in {table.seconds:.1f} s (waited {waited:.1f} s)")
-    print(f"bounds             {autocomplete.MAX_PHRASES:,} phrases + {autocomplete.MAX_HEADLINES:,} headlines, "
-          f"{autocomplete.MAX_TOKENS:,} syllables read per build")
+    print(f"bounds             {MAX_PHRASES:,} phrases + {MAX_HEADLINES:,} headlines, "
+          f"{MAX_TOKENS:,} syllables read per build")
     print(f"{'':19}{'n':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     print(f"{'keystrokes':<19}{len(suggest_ms):>7,} {statistics.median(suggest_ms):8.2f} "
           f"{percentile(suggest_ms, 95):8.2f} {max(suggest_ms):8.2f}   "
@@ -120,7 +120,7 @@ def main() -> None:
     if args.trace_build:
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
-        again = autocomplete.build(view)
+        again = build(view)
         peak = tracemalloc.get_traced_memory()[1] - before
         tracemalloc.stop()
         print(f"build, traced      peak {peak / 2**20:.0f} MiB above the start ({peak / max(again.syllables, 1):.0f} "

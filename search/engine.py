@@ -28,8 +28,9 @@ import numpy as np
 
 from indexer import ingest, store
 from search import facets, grouping, headline_accents, querylang
-from search.autocomplete import MAX_COMPLETIONS, Completer, Completion
+from search.autocomplete import MAX_COMPLETIONS, Completion
 from search.compiler import FIELD_WEIGHTS, Compiler, related_query, related_words
+from search.completion_builder import Completer
 from search.deadline import DEFAULT_DEADLINE, NEVER, Deadline, SearchTimeout
 from search.executor import Executor
 from search.generation import DEFAULT_CACHE_MB, VOCABULARY_THREAD, Generation, ReadCaches, SegmentFiles
@@ -98,7 +99,7 @@ class Engine:
         self._searching = threading.BoundedSemaphore(max(1, search_slots))
         self._heap = HeapTrimmer()  # freed arrays go back to the kernel when searches stop
         self.deadline = deadline  # seconds a search may take, slot wait included (deadline.py)
-        # search as you type: a table per generation, built aside (autocomplete.py)
+        # search as you type: a table per generation, built aside (completion_builder.py)
         self.completions = Completer(lambda: self._state().view)
 
     # -- views -----------------------------------------------------------

@@ -10,12 +10,13 @@ import re
 import time
 import unicodedata
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web_helpers import XSS_ARTICLE, assert_error, auth, check_response
 
-from search import autocomplete
+from search import autocomplete, completion_builder
 from search.autocomplete import CompletionTable, Typed
 from search.request import MAX_QUERY_CHARS
 from search.sphinx_backend import SphinxBackend
@@ -191,11 +192,11 @@ def test_any_text_gets_completions_whose_html_is_their_text(client, q):
 # -- the table itself ------------------------------------------------------------
 def test_the_table_is_bounded(demo_engine):
     view = demo_engine._state().view
-    whole = autocomplete.build(view)
-    small = autocomplete.build(view, max_phrases=50, max_headlines=10)
+    whole = completion_builder.build(view)
+    small = completion_builder.build(view, max_phrases=50, max_headlines=10)
     assert len(small) <= 60 < len(whole) and small.nbytes < whole.nbytes
     assert small.articles == whole.articles == 48
-    few = autocomplete.build(view, max_tokens=100)  # newest articles first, until 100 syllables
+    few = completion_builder.build(view, max_tokens=100)  # newest articles first, until 100 syllables
     assert few.articles < 48 and "Tòa án nhân dân TP.HCM xét xử vụ án chiếm đoạt tiền đặt cọc mua nhà" in \
         [c.text for c in few.complete("toa an nhan")]  # demo-0048, the newest
 
@@ -212,7 +213,7 @@ def test_typed_text_is_read_as_the_index_reads_it():
 
 
 def test_an_empty_table_completes_nothing():
-    table = CompletionTable([], [], autocomplete.np.zeros(0))
+    table = CompletionTable([], [], np.zeros(0))
     assert table.complete("bi thu") == [] and table.nbytes >= 0
 
 
