@@ -279,9 +279,9 @@ def title_ceiling(records: list[dict], pairs: list[tuple[str, str]],
     unique = total = best = 0.0
     for q, _ in pairs:
         wanted, size = line(q), len(words(q))
-        likelihoods = [title.count(wanted) / (count - size + 1)
-                       for title, count in titles if count >= 4 and wanted in title]
-        holders = max(1, sum(wanted in title for title, _ in titles))
+        held = [(title, count) for title, count in titles if wanted in title]
+        likelihoods = [title.count(wanted) / (count - size + 1) for title, count in held if count >= 4]
+        holders = max(1, len(held))
         unique += holders == 1
         total += _expected_rr(holders)
         best += _best_expected_rr(likelihoods)
