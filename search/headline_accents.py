@@ -16,9 +16,10 @@ of them (at most MAX_HOLDERS read) wins, or the query stays as typed. The
 plan says so in a note. The marks in snippets still fall on every folded
 match, and the "did you mean" accents (suggest.py) have nothing to add.
 
-The embedded index finds the headlines by their positions (executor.py);
-the Sphinx backend asks the cluster for a phrase in ``title_fold``
-(sphinx_search.py).
+The embedded index reads the headlines that hold every word (positions
+narrow them first only past MAX_HOLDERS), and ``_spelling`` finds the run
+in each; the Sphinx backend asks the cluster for the phrase in
+``title_fold`` (sphinx_search.py).
 """
 
 from __future__ import annotations
