@@ -545,18 +545,21 @@ class SegmentArrays:
         docs, tf = self.postings(field, term)
         if not len(docs) or not len(local_docs):
             return empty
-        counts = tf.astype(np.int64)
-        starts = pfirst + np.concatenate(([0], np.cumsum(counts)[:-1]))
         # both sorted and unique: look the wanted documents up in the postings
-        where = np.minimum(np.searchsorted(docs, local_docs), len(docs) - 1)
-        chosen = where[docs[where] == local_docs]
-        chosen = chosen[counts[chosen] > 0]
+        # (in the postings' own type: searchsorted converts the larger array otherwise)
+        wanted = local_docs.astype(docs.dtype, copy=False)
+        where = np.minimum(np.searchsorted(docs, wanted), len(docs) - 1)
+        chosen = where[docs[where] == wanted]
+        chosen = chosen[tf[chosen] > 0]
         if not len(chosen):
             return empty
-        lengths = counts[chosen]
+        # where each posting's positions end, only as far as the last one wanted
+        posting_ends = np.cumsum(tf[:int(chosen[-1]) + 1], dtype=np.int64)
+        lengths = tf[chosen].astype(np.int64)
+        starts = pfirst + posting_ends[chosen] - lengths
         ends = np.cumsum(lengths)
         firsts = ends - lengths  # where each chosen posting starts in the gathered array
-        index = np.repeat(starts[chosen] - firsts, lengths) + np.arange(int(ends[-1]))
+        index = np.repeat(starts - firsts, lengths) + np.arange(int(ends[-1]))
         deltas = pos[index].astype(np.int64)
         running = np.cumsum(deltas)
         positions = running - np.repeat(running[firsts] - deltas[firsts], lengths)

@@ -20,6 +20,7 @@ import numpy as np
 from search.bm25 import bm25, idf
 from search.deadline import NEVER, Deadline
 from search.index_view import IndexView
+from search.masked import masked_max, masked_min, select
 from search.plan import (
     AllOf,
     AnyOf,
@@ -124,10 +125,10 @@ class Executor:
                 relaxed &= allowed
             relaxed &= ~mask
             if complete and not blend:  # full matches first: relaxed scores scaled below them
-                floor = float(score[mask].min()) * RELAXED_BELOW
-                top = float(relaxed_score[relaxed].max()) if relaxed.any() else 1.0
+                floor = masked_min(score, mask) * RELAXED_BELOW
+                top = masked_max(relaxed_score, relaxed) if relaxed.any() else 1.0
                 relaxed_score = relaxed_score * (floor / max(top, 1e-9))
-            score = np.where(relaxed, relaxed_score, score)
+            score = select(relaxed, relaxed_score, score)
             relaxed_any = bool(relaxed.any())
             mask = mask | relaxed
         self._tally = None
@@ -362,7 +363,7 @@ def lift_above(score: np.ndarray, mask: np.ndarray, hits: np.ndarray) -> np.ndar
     apart = mask.copy()
     apart[hits] = False
     if apart.any():
-        lift = float(score[apart].max() - score[hits].min())
+        lift = float(np.float32(masked_max(score, apart)) - score[hits].min())  # in float32, as the scores
         if lift >= 0:
             score[hits] += lift * (1 + PHRASE_TIER_GAP) + PHRASE_TIER_GAP
     return score

@@ -82,9 +82,8 @@ class IndexView:
         at = 0
         for base, local, freqs in parts:
             np.add(local, np.int64(base), out=ids[at:at + len(local)])
-            tf[at:at + len(local)] = freqs
+            np.maximum(freqs, 1, out=tf[at:at + len(local)], casting="unsafe")
             at += len(local)
-        np.maximum(tf, 1, out=tf)
         return ids, tf
 
     def _segment_postings(self, leaf: Leaf, reader: Any, field: str, term: str) -> tuple[np.ndarray, np.ndarray]:
