@@ -99,6 +99,7 @@ LENGTH_SUFFIX = "_len"
 NO_VALUE = -1
 EVENT_COLUMN = "event"  # schema.EventSignature's field
 EVENT_FILE = "event.bin"
+POSTINGS_PER_LOOKUP = 8  # fewer wanted documents than postings / this: binary searches, else one pass
 READ_NOT_MAPPED = (".docs.npy", ".tf.npy", ".pos.npy")  # most of the bytes; see filearray.py
 MIXED_POSITIONS = -2  # format 2 only: some postings with positions, some without (read Whoosh's)
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
@@ -547,9 +548,14 @@ class SegmentArrays:
             return empty
         # both sorted and unique: look the wanted documents up in the postings
         # (in the postings' own type: searchsorted converts the larger array otherwise)
-        wanted = local_docs.astype(docs.dtype, copy=False)
-        where = np.minimum(np.searchsorted(docs, wanted), len(docs) - 1)
-        chosen = where[docs[where] == wanted]
+        if len(local_docs) * POSTINGS_PER_LOOKUP < len(docs):
+            wanted = local_docs.astype(docs.dtype, copy=False)
+            where = np.minimum(np.searchsorted(docs, wanted), len(docs) - 1)
+            chosen = where[docs[where] == wanted]
+        else:  # many documents: one pass over the postings instead of a search each
+            inside = np.zeros(int(max(docs[-1], local_docs[-1])) + 1, dtype=bool)
+            inside[local_docs] = True
+            chosen = np.flatnonzero(inside[docs])
         chosen = chosen[tf[chosen] > 0]
         if not len(chosen):
             return empty
@@ -559,11 +565,19 @@ class SegmentArrays:
         starts = pfirst + posting_ends[chosen] - lengths
         ends = np.cumsum(lengths)
         firsts = ends - lengths  # where each chosen posting starts in the gathered array
-        index = np.repeat(starts - firsts, lengths) + np.arange(int(ends[-1]))
+        # Running sums instead of np.repeat (several times slower): where to
+        # read (one step on within a posting, a jump to the next one's start),
+        # the document of each occurrence, and its position. A posting's
+        # deltas count from its own start, so its first delta less the last
+        # position of the posting before it makes one running sum the
+        # positions themselves.
+        index = _runs(starts, firsts, int(ends[-1]), step=1)
         deltas = pos[index].astype(np.int64)
         running = np.cumsum(deltas)
-        positions = running - np.repeat(running[firsts] - deltas[firsts], lengths)
-        return np.repeat(docs[chosen].astype(np.int64), lengths), positions
+        if len(firsts) > 1:
+            deltas[firsts[1:]] -= running[firsts[1:] - 1] - running[firsts[:-1]] + deltas[firsts[:-1]]
+            running = np.cumsum(deltas)
+        return _runs(docs[chosen].astype(np.int64), firsts, len(running), step=0), running
 
     def doc_frequency(self, field: str, term: str) -> int:
         found = self.slot(field, term.encode("utf-8"))
@@ -644,6 +658,18 @@ class SegmentArrays:
 
 
 # -- Whoosh's view of the arrays -----------------------------------------------
+
+def _runs(values: np.ndarray, firsts: np.ndarray, total: int, step: int) -> np.ndarray:
+    """``total`` numbers in runs starting at ``firsts`` (ascending, the first
+    0): run ``j`` counts up by ``step`` from ``values[j]``. With step 0 it is
+    np.repeat(values, run lengths); with step 1, each run's range."""
+    out = np.full(total, step, dtype=np.int64)
+    out[0] = values[0]
+    if len(firsts) > 1:
+        # the jump from the end of the previous run to the start of the next
+        out[firsts[1:]] = values[1:] - values[:-1] - step * (firsts[1:] - firsts[:-1] - 1)
+    return np.cumsum(out, out=out)
+
 
 class ArraysTermsReader(TermsReader):
     """Whoosh's terms reader for a format-3 segment: the keyword fields from

@@ -36,7 +36,8 @@ from search.plan import (
     ValueMatch,
 )
 
-MAX_PHRASE_CHECKS = 20_000  # candidate documents verified by positions per phrase
+MAX_PHRASE_CHECKS = 20_000  # best-scoring matches a boost's phrase is looked for in
+PHRASE_CHUNK = 50_000  # documents whose positions are read at once (bounds a phrase check's memory)
 PHRASE_TIER_GAP = 1e-3  # how far the weakest phrase holder stays above the best other match
 PHRASE_TERM_WEIGHT = 2.0  # a matched phrase adds this x its idf
 RELAX_FRACTION = 0.2  # share of the informative words a relaxed match needs
@@ -229,11 +230,14 @@ class Executor:
 
     def phrase_docs(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
         """Live documents (sorted numbers) where ``words`` occur next to each
-        other, in order; only ``within`` (sorted numbers) when given."""
+        other, in order; only ``within`` (sorted numbers) when given. Every
+        document holding all the words is checked, PHRASE_CHUNK at a time."""
         docs = self.word_docs(field, words, within)
-        if len(words) < 2:
+        if len(words) < 2 or not len(docs):
             return docs
-        return self._exact_phrase_docs(field, words, docs[:MAX_PHRASE_CHECKS])
+        found = [self._exact_phrase_docs(field, words, docs[at:at + PHRASE_CHUNK])
+                 for at in range(0, len(docs), PHRASE_CHUNK)]
+        return found[0] if len(found) == 1 else np.concatenate(found)
 
     def phrase_estimate(self, field: str, words: list[str], sample: int) -> float:
         """About how many documents hold the phrase: it is checked in at most
@@ -288,8 +292,11 @@ class Executor:
             self.deadline.check()
             doc_ids, positions = self.view.position_pairs(field, words[i], docs)
             starts = positions - i
-            here = _sorted_unique((doc_ids[starts >= 0].astype(np.int64) << 32) | starts[starts >= 0])
-            keys = here if keys is None else keys[_members(keys, here)]
+            if i and len(starts) and starts.min() < 0:  # too near the start to be its place in the phrase
+                inside = starts >= 0
+                doc_ids, starts = doc_ids[inside], starts[inside]
+            here = _sorted_unique((doc_ids << 32) | starts)
+            keys = here if keys is None else _intersect(keys, here)
             if not len(keys):
                 return np.zeros(0, dtype=np.int64)
             docs = _sorted_unique(keys >> 32)
@@ -373,14 +380,29 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """np.unique for values that nearly always come sorted (documents in
     order, positions ascending within each): a linear pass instead of a
     hash or sort, which was a third of the time of the query mix."""
-    if len(values) > 1 and not bool((values[1:] >= values[:-1]).all()):
-        return np.unique(values)
     if len(values) < 2:
         return values
+    rising = values[1:] > values[:-1]
+    if rising.all():  # already sorted and unique (positions nearly always are)
+        return values
+    if not bool((values[1:] >= values[:-1]).all()):
+        return np.unique(values)
     keep = np.empty(len(values), dtype=bool)
     keep[0] = True
     np.not_equal(values[1:], values[:-1], out=keep[1:])
     return values[keep]
+
+
+def _intersect(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The values in both of two sorted arrays of unique values. Of sizes
+    alike, the two merged by a stable sort (a merge of two runs) and read for
+    neighbours that are equal; else the smaller looked up in the larger."""
+    small, large = (first, second) if len(first) <= len(second) else (second, first)
+    if len(small) * FEW_LOOKUPS < len(large):
+        return small[_members(small, large)]
+    both = np.concatenate((small, large))
+    both.sort(kind="stable")
+    return both[:-1][both[1:] == both[:-1]]
 
 
 def _members(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
