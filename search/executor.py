@@ -100,6 +100,7 @@ class Executor:
         self.deadline = deadline  # looked at before each node and term (deadline.py)
         self._tally: WordTally | None = None
         self._holders: list[np.ndarray] = []  # phrase holders of the plan's boosts, lifted by execute
+        self._phrases: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}  # every holder of a phrase, once found
 
     def zeros(self) -> np.ndarray:
         return np.zeros(self.size, dtype=np.float32)
@@ -232,12 +233,18 @@ class Executor:
         """Live documents (sorted numbers) where ``words`` occur next to each
         other, in order; only ``within`` (sorted numbers) when given. Every
         document holding all the words is checked, PHRASE_CHUNK at a time."""
+        known = self._phrases.get((field, tuple(words)))
+        if known is not None:  # a quoted phrase is also its own boost: checked once
+            return known if within is None else known[_members(known, within)]
         docs = self.word_docs(field, words, within)
         if len(words) < 2 or not len(docs):
             return docs
         found = [self._exact_phrase_docs(field, words, docs[at:at + PHRASE_CHUNK])
                  for at in range(0, len(docs), PHRASE_CHUNK)]
-        return found[0] if len(found) == 1 else np.concatenate(found)
+        holders = found[0] if len(found) == 1 else np.concatenate(found)
+        if within is None:
+            self._phrases[(field, tuple(words))] = holders
+        return holders
 
     def phrase_estimate(self, field: str, words: list[str], sample: int) -> float:
         """About how many documents hold the phrase: it is checked in at most
