@@ -101,6 +101,7 @@ class Executor:
         self._tally: WordTally | None = None
         self._holders: list[np.ndarray] = []  # phrase holders of the plan's boosts, lifted by execute
         self._phrases: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}  # every holder of a phrase, once found
+        self._allowed: np.ndarray | None = None  # the request's filters, while execute runs
 
     def zeros(self) -> np.ndarray:
         return np.zeros(self.size, dtype=np.float32)
@@ -113,6 +114,7 @@ class Executor:
             limit = COMMON_WORD_SHARE * max(1, self.view.live_count)
             self._tally = WordTally(plan.relaxation.words, self.size, limit)
         self._holders = []
+        self._allowed = allowed
         mask, score = self.run(plan.matcher if self.scoring else plan.required)
         if allowed is not None:
             mask &= allowed
@@ -347,6 +349,8 @@ class Executor:
                 score += child_score * (child_mask & mask)
         if phrases:
             docs = np.flatnonzero(mask)
+            if len(docs) > MAX_PHRASE_CHECKS and self._allowed is not None:
+                docs = docs[self._allowed[docs]]  # the ones the filters let through: those are ranked
             if len(docs) > MAX_PHRASE_CHECKS:  # the best-scoring ones
                 docs = np.sort(docs[np.argpartition(-score[docs], MAX_PHRASE_CHECKS - 1)[:MAX_PHRASE_CHECKS]])
             for phrase in phrases:

@@ -50,3 +50,35 @@ def test_intersect_matches_numpy(sizes):
     second = np.unique(np.concatenate([first[::2], rng.integers(0, 5000, sizes[1])]))
     assert np.array_equal(executor._intersect(first, second), np.intersect1d(first, second))
     assert np.array_equal(executor._intersect(second, first), np.intersect1d(first, second))
+
+
+def _filtered_article(article_id: str, author: str, body: str) -> dict:
+    return {"id": article_id, "title": "Tin địa phương", "body": body, "author": author,
+            "published": "2021-03-04"}
+
+
+FILTERED = [
+    # many strong matches of the words apart, by another author
+    *[_filtered_article(f"other-{i}", "Trần Văn Nam",
+                        "Người trẻ gặp cán bộ. Cán bộ hỏi người trẻ. Trẻ và cán bộ cùng làm.") for i in range(12)],
+    # the filtered author's: the words apart and often, and once in a row in a long text
+    *[_filtered_article(f"apart-{i}", "Lê Thị Hoa",
+                        "Người trẻ gặp cán bộ. Cán bộ hỏi người trẻ. Trẻ và cán bộ cùng làm.") for i in range(3)],
+    _filtered_article("together", "Lê Thị Hoa",
+                      "Hội nghị năm nay của tỉnh có nhiều nội dung, trong đó có việc biểu dương cán bộ trẻ "
+                      "đã hoàn thành tốt nhiệm vụ, cùng nhiều báo cáo về kinh tế, xã hội và giáo dục."),
+]
+
+
+@pytest.fixture(scope="module")
+def filtered_engine(tmp_path_factory):
+    return Engine(small_index(tmp_path_factory.mktemp("phrases-filtered"), FILTERED))
+
+
+def test_a_filtered_search_looks_for_the_phrase_among_the_articles_it_shows(filtered_engine, monkeypatch):
+    # 16 articles match; the boost looks for the words in a row among the 5
+    # best-scoring of those the filter lets through, not of all 16
+    monkeypatch.setattr(executor, "MAX_PHRASE_CHECKS", 5)
+    result = filtered_engine.search(SearchRequest(q="can bo tre", authors=["Lê Thị Hoa"], group=False))
+    assert ids(result)[0] == "together"
+    assert set(ids(result)) == {"together", "apart-0", "apart-1", "apart-2"}
