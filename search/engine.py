@@ -219,7 +219,7 @@ class Engine:
             result.following = order.position(page_docs[-1], hits[-1].id, depth)
         if request.facets:
             result.facets = facets.count(view, matches.mask)
-        result.suggestion = suggest(view, executor, plan.words, page_docs or ranked[:SUGGEST_FROM_DOCS],
+        result.suggestion = suggest(view, executor.phrases, plan.words, page_docs or ranked[:SUGGEST_FROM_DOCS],
                                     complete=matches.complete)
         return result
 

@@ -19,8 +19,10 @@ import numpy as np
 
 from search.bm25 import bm25, idf
 from search.deadline import NEVER, Deadline
+from search.docsets import FEW_LOOKUPS, bitmap
 from search.index_view import IndexView
 from search.masked import masked_max, masked_min, select
+from search.phrases import PhraseFinder
 from search.plan import (
     AllOf,
     AnyOf,
@@ -37,13 +39,11 @@ from search.plan import (
 )
 
 MAX_PHRASE_CHECKS = 20_000  # best-scoring matches a boost's phrase is looked for in
-PHRASE_CHUNK = 50_000  # documents whose positions are read at once (bounds a phrase check's memory)
 PHRASE_TIER_GAP = 1e-3  # how far the weakest phrase holder stays above the best other match
 PHRASE_TERM_WEIGHT = 2.0  # a matched phrase adds this x its idf
 RELAX_FRACTION = 0.2  # share of the informative words a relaxed match needs
 COMMON_WORD_SHARE = 0.9  # words in more documents than this share are not informative
 RELAXED_BELOW = 0.999  # the best relaxed match scores this x the weakest full match
-FEW_LOOKUPS = 32  # binary searches beat a mask of the archive when this many times fewer
 
 
 @dataclass
@@ -100,7 +100,7 @@ class Executor:
         self.deadline = deadline  # looked at before each node and term (deadline.py)
         self._tally: WordTally | None = None
         self._holders: list[np.ndarray] = []  # phrase holders of the plan's boosts, lifted by execute
-        self._phrases: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}  # every holder of a phrase, once found
+        self.phrases = PhraseFinder(view, deadline)  # where words stand in a row (phrases.py)
         self._allowed: np.ndarray | None = None  # the request's filters, while execute runs
 
     def zeros(self) -> np.ndarray:
@@ -174,7 +174,7 @@ class Executor:
             found = ids[where] == docs
             picked, at = docs[found], where[found]
         else:
-            at = np.flatnonzero(self._bitmap(docs)[ids])
+            at = np.flatnonzero(bitmap(self.size, docs)[ids])
             picked = ids[at]
         return picked, self._bm25(term, picked, tf[at], len(ids))
 
@@ -220,7 +220,7 @@ class Executor:
 
     def _phrase(self, node: PhraseMatch) -> tuple[np.ndarray, np.ndarray]:
         mask = np.zeros(self.size, dtype=bool)
-        mask[self.phrase_docs(node.field, node.words)] = True
+        mask[self.phrases.holders(node.field, node.words)] = True
         for special in node.specials:
             mask[self.view.postings(node.field, special)[0]] = True
         mask &= self.view.live
@@ -230,86 +230,6 @@ class Executor:
             ids, scores = self.term_scores_at(term, hits)
             score[ids] += scores
         return mask, score
-
-    def phrase_docs(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
-        """Live documents (sorted numbers) where ``words`` occur next to each
-        other, in order; only ``within`` (sorted numbers) when given. Every
-        document holding all the words is checked, PHRASE_CHUNK at a time."""
-        known = self._phrases.get((field, tuple(words)))
-        if known is not None:  # a quoted phrase is also its own boost: checked once
-            return known if within is None else known[_members(known, within)]
-        docs = self.word_docs(field, words, within)
-        if len(words) < 2 or not len(docs):
-            return docs
-        found = [self._exact_phrase_docs(field, words, docs[at:at + PHRASE_CHUNK])
-                 for at in range(0, len(docs), PHRASE_CHUNK)]
-        holders = found[0] if len(found) == 1 else np.concatenate(found)
-        if within is None:
-            self._phrases[(field, tuple(words))] = holders
-        return holders
-
-    def phrase_estimate(self, field: str, words: list[str], sample: int) -> float:
-        """About how many documents hold the phrase: it is checked in at most
-        ``sample`` of the documents holding every word, spread evenly."""
-        docs = self.word_docs(field, words)
-        if len(words) < 2 or len(docs) <= sample:
-            return float(len(self._exact_phrase_docs(field, words, docs)) if len(words) > 1 else len(docs))
-        picked = docs[np.linspace(0, len(docs) - 1, sample).astype(np.int64)]
-        return len(self._exact_phrase_docs(field, words, picked)) * len(docs) / sample
-
-    def word_docs(self, field: str, words: list[str], within: np.ndarray | None = None) -> np.ndarray:
-        """Live documents (sorted numbers) that contain every one of
-        ``words`` anywhere: the rarest word's list, looked up in the others'."""
-        lists = sorted((self.view.postings(field, word)[0] for word in set(words)), key=len)
-        if within is not None:
-            docs = within
-        elif lists:
-            docs, lists = lists[0], lists[1:]
-        else:
-            return np.flatnonzero(self.view.live)
-        for ids in lists:
-            if len(docs) * FEW_LOOKUPS < len(ids):
-                docs = docs[_members(docs, ids)]
-            else:
-                docs = docs[self._bitmap(ids)[docs]]
-        return docs[self.view.live[docs]]
-
-    def _bitmap(self, docs: np.ndarray) -> np.ndarray:
-        """A mask of ``docs``: to test many documents at once, one memory
-        pass instead of a binary search each."""
-        mask = np.zeros(self.size, dtype=bool)
-        mask[docs] = True
-        return mask
-
-    def words_mask(self, field: str, words: list[str]) -> np.ndarray:
-        """Live documents that contain every one of ``words`` (anywhere), as a mask."""
-        mask = np.zeros(self.size, dtype=bool)
-        mask[self.word_docs(field, words)] = True
-        return mask
-
-    def _exact_phrase_docs(self, field: str, words: list[str], candidates: np.ndarray) -> np.ndarray:
-        """Documents (sorted numbers) where the words stand in a row. Each
-        occurrence becomes a key (document, position minus the word's place
-        in the phrase); the phrase is where every word has the same key.
-        Rarest word first, and each word's positions are read only for the
-        documents still in the running, so common words ("của", "và") are
-        read for few documents."""
-        order = sorted(range(len(words)), key=lambda i: self.view.doc_frequency(field, words[i]))
-        keys: np.ndarray | None = None
-        docs = candidates
-        for i in order:
-            self.deadline.check()
-            doc_ids, positions = self.view.position_pairs(field, words[i], docs)
-            starts = positions - i
-            if i and len(starts) and starts.min() < 0:  # too near the start to be its place in the phrase
-                inside = starts >= 0
-                doc_ids, starts = doc_ids[inside], starts[inside]
-            here = _sorted_unique((doc_ids << 32) | starts)
-            keys = here if keys is None else _intersect(keys, here)
-            if not len(keys):
-                return np.zeros(0, dtype=np.int64)
-            docs = _sorted_unique(keys >> 32)
-        return docs
 
     def _all_of(self, node: AllOf) -> tuple[np.ndarray, np.ndarray]:
         mask = score = None
@@ -354,7 +274,7 @@ class Executor:
             if len(docs) > MAX_PHRASE_CHECKS:  # the best-scoring ones
                 docs = np.sort(docs[np.argpartition(-score[docs], MAX_PHRASE_CHECKS - 1)[:MAX_PHRASE_CHECKS]])
             for phrase in phrases:
-                hits = self.phrase_docs(phrase.field, phrase.words, within=docs)
+                hits = self.phrases.holders(phrase.field, phrase.words, within=docs)
                 # a rare phrase of common words is strong evidence: score it
                 # like a term of its own, with the idf of its matches
                 if len(hits):
@@ -385,40 +305,3 @@ def lift_above(score: np.ndarray, mask: np.ndarray, hits: np.ndarray) -> np.ndar
         if lift >= 0:
             score[hits] += lift * (1 + PHRASE_TIER_GAP) + PHRASE_TIER_GAP
     return score
-
-
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """np.unique for values that nearly always come sorted (documents in
-    order, positions ascending within each): a linear pass instead of a
-    hash or sort, which was a third of the time of the query mix."""
-    if len(values) < 2:
-        return values
-    rising = values[1:] > values[:-1]
-    if rising.all():  # already sorted and unique (positions nearly always are)
-        return values
-    if not bool((values[1:] >= values[:-1]).all()):
-        return np.unique(values)
-    keep = np.empty(len(values), dtype=bool)
-    keep[0] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
-
-
-def _intersect(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """The values in both of two sorted arrays of unique values. Of sizes
-    alike, the two merged by a stable sort (a merge of two runs) and read for
-    neighbours that are equal; else the smaller looked up in the larger."""
-    small, large = (first, second) if len(first) <= len(second) else (second, first)
-    if len(small) * FEW_LOOKUPS < len(large):
-        return small[_members(small, large)]
-    both = np.concatenate((small, large))
-    both.sort(kind="stable")
-    return both[:-1][both[1:] == both[:-1]]
-
-
-def _members(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """Which of ``values`` are in ``sorted_set`` (sorted, unique)."""
-    if not len(sorted_set):
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[at] == values

@@ -29,8 +29,8 @@ from collections import Counter
 from indexer.analysis import has_accents, syllable_forms, syllables
 from indexer.textnorm import normalize
 from search.compiler import LONG_QUERY_CLAUSES, chunk
-from search.executor import Executor
 from search.index_view import IndexView
+from search.phrases import PhraseFinder
 from search.querylang import And, ParsedQuery, Word
 
 MAX_HOLDERS = 20  # headlines read to learn the spelling
@@ -43,10 +43,10 @@ def restored(view: IndexView, parsed: ParsedQuery, typed: str) -> str | None:
     folded = headline_words(parsed, typed)
     if folded is None:
         return None
-    executor = Executor(view)
-    candidates = executor.word_docs("title", folded)  # every word, anywhere in the headline
+    phrases = PhraseFinder(view)
+    candidates = phrases.word_docs("title", folded)  # every word, anywhere in the headline
     if len(candidates) > MAX_HOLDERS:  # rare for so many words: positions narrow them first
-        candidates = executor.phrase_docs("title", folded, within=candidates)
+        candidates = phrases.holders("title", folded, within=candidates)
     return spelling([view.stored(int(d)).get("title") or "" for d in candidates[:MAX_HOLDERS].tolist()], folded)
 
 

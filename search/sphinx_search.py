@@ -275,7 +275,8 @@ class Searcher:
             for phrase in boost_phrases(plan):
                 key = phrase_only(phrase)
                 batch.append((count_sql(f"({required} {key})"), setter(phrase_found, key)))
-            if where and boost_phrases(plan):  # the executor checks boost phrases before filtering
+            # the executor counts boost phrases before filtering, when it checks every match
+            if where and boost_phrases(plan):
                 batch.append((count_sql(required), setter(required_total, "required")))
         facets: dict[str, list[FacetValue]] = {}
         if request.facets:

@@ -50,7 +50,7 @@ class DocumentSource(Protocol):
 
 
 class PhraseCounter(Protocol):
-    """What suggestions ask a matcher (executor.Executor; sphinx_suggest.SuggestCounter)."""
+    """What suggestions ask a matcher (phrases.PhraseFinder; sphinx_suggest.SuggestCounter)."""
 
     def phrase_estimate(self, field: str, words: list[str], sample: int) -> float: ...
 
@@ -96,7 +96,7 @@ def candidates(word: str, vocab: Vocabulary, limit: int = CANDIDATES_PER_WORD, g
     return sorted(known, key=lambda c: (-vocab.frequency(c), c))[:limit]
 
 
-def correct(executor: PhraseCounter, folded: list[str], vocab: Vocabulary,
+def correct(counter: PhraseCounter, folded: list[str], vocab: Vocabulary,
             garbled: Collection[str] = (), fixed: Collection[int] = ()) -> list[str]:
     """Replace unknown (and ``garbled``) words by the candidate found most
     often next to its neighbours in the query ("can bo trex" -> tre as in
@@ -111,7 +111,7 @@ def correct(executor: PhraseCounter, folded: list[str], vocab: Vocabulary,
             pairs.append([corrected[i - 1], option])
         if i + 1 < len(corrected):
             pairs.append([option, corrected[i + 1]])
-        return sum(executor.phrase_estimate("content", pair, ADJACENCY_SAMPLE) for pair in pairs)
+        return sum(counter.phrase_estimate("content", pair, ADJACENCY_SAMPLE) for pair in pairs)
 
     def rank(i: int, option: str) -> tuple[float, int]:
         return adjacent(i, option), vocab.frequency(option)
@@ -189,14 +189,14 @@ def keystroke_words(folded: list[str], vocab: Vocabulary) -> dict[int, str]:
             if word != typed and typed not in vocab}
 
 
-def offer(view: DocumentSource, executor: PhraseCounter, corrected: list[str],
+def offer(view: DocumentSource, counter: PhraseCounter, corrected: list[str],
           typed: dict[int, str] | None = None) -> str | None:
     """The corrected words accented as their first matches write them, the
     ``typed`` syllables (decoded keystrokes) as typed, if some article holds
     them all: each suggested word is then one the archive writes."""
     typed = typed or {}
     held = [syllable_forms(typed[i])[0] if i in typed else word for i, word in enumerate(corrected)]
-    mask = executor.words_mask("content", held)  # accented words match their exact spelling
+    mask = counter.words_mask("content", held)  # accented words match their exact spelling
     if not mask.any():
         return None
     top = np.flatnonzero(mask)[:CORRECTED_FROM_DOCS].tolist()
@@ -206,7 +206,7 @@ def offer(view: DocumentSource, executor: PhraseCounter, corrected: list[str],
     return " ".join(words)
 
 
-def suggest(view: DocumentSource, executor: PhraseCounter, words: list[PlainWord], docnums: list[int],
+def suggest(view: DocumentSource, counter: PhraseCounter, words: list[PlainWord], docnums: list[int],
             complete: bool) -> str | None:
     """``words`` are the plain query's words; ``complete`` says whether some
     article matched every word."""
@@ -218,11 +218,11 @@ def suggest(view: DocumentSource, executor: PhraseCounter, words: list[PlainWord
         typed = keystroke_words(folded, vocab)
         if typed:
             decoded = [syllable_forms(typed[i])[1] if i in typed else w for i, w in enumerate(folded)]
-            offered = offer(view, executor, correct(executor, decoded, vocab, fixed=typed), typed)
+            offered = offer(view, counter, correct(counter, decoded, vocab, fixed=typed), typed)
             if offered:
                 return offered
-        corrected = correct(executor, folded, vocab)
-        return offer(view, executor, corrected) if corrected != folded else None
+        corrected = correct(counter, folded, vocab)
+        return offer(view, counter, corrected) if corrected != folded else None
     if any(w.exact for w in words):  # typed with accents: nothing to restore
         return None
     spellings = read_spellings(view, folded, docnums)
@@ -230,6 +230,6 @@ def suggest(view: DocumentSource, executor: PhraseCounter, words: list[PlainWord
     if restored and restored != folded:
         return " ".join(restored)
     if spellings.garbled:  # "daa", known only as "dãä": corrected like a misspelling
-        corrected = correct(executor, folded, view.vocabulary(), garbled=spellings.garbled)
-        return offer(view, executor, corrected) if corrected != folded else None
+        corrected = correct(counter, folded, view.vocabulary(), garbled=spellings.garbled)
+        return offer(view, counter, corrected) if corrected != folded else None
     return None

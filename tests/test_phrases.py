@@ -1,5 +1,5 @@
 """An exact phrase finds every article that holds it, however many articles
-hold its words (executor.phrase_docs reads positions PHRASE_CHUNK documents
+hold its words (phrases.PhraseFinder reads positions PHRASE_CHUNK documents
 at a time; it used to stop at the first MAX_PHRASE_CHECKS of them, which at
 400,000 articles left out most holders of a phrase of common words)."""
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from helpers import ids, small_index
 
-from search import executor
+from search import docsets, executor, phrases
 from search.engine import Engine
 from search.request import SearchRequest
 
@@ -33,7 +33,7 @@ def engine(tmp_path_factory):
 @pytest.mark.parametrize("query", ['"cán bộ trẻ"', '"can bo tre"'])
 def test_a_phrase_is_found_in_every_holder_past_any_check_limit(engine, monkeypatch, query):
     monkeypatch.setattr(executor, "MAX_PHRASE_CHECKS", 5)  # far fewer than the 40 articles with the words
-    monkeypatch.setattr(executor, "PHRASE_CHUNK", 4)  # and positions read a few articles at a time
+    monkeypatch.setattr(phrases, "PHRASE_CHUNK", 4)  # and positions read a few articles at a time
     result = engine.search(SearchRequest(q=query, size=50, group=False))
     assert result.total == len(HOLDERS)
     assert set(ids(result)) == HOLDERS
@@ -48,8 +48,8 @@ def test_intersect_matches_numpy(sizes):
     rng = np.random.default_rng(sum(sizes))
     first = np.unique(rng.integers(0, 5000, sizes[0]))
     second = np.unique(np.concatenate([first[::2], rng.integers(0, 5000, sizes[1])]))
-    assert np.array_equal(executor._intersect(first, second), np.intersect1d(first, second))
-    assert np.array_equal(executor._intersect(second, first), np.intersect1d(first, second))
+    assert np.array_equal(docsets.intersect(first, second), np.intersect1d(first, second))
+    assert np.array_equal(docsets.intersect(second, first), np.intersect1d(first, second))
 
 
 def _filtered_article(article_id: str, author: str, body: str) -> dict:
