@@ -556,12 +556,13 @@ class SegmentArrays:
             inside = np.zeros(int(max(docs[-1], local_docs[-1])) + 1, dtype=bool)
             inside[local_docs] = True
             chosen = np.flatnonzero(inside[docs])
-        chosen = chosen[tf[chosen] > 0]
+        lengths = tf[chosen].astype(np.int64)
+        placed = lengths > 0
+        chosen, lengths = chosen[placed], lengths[placed]
         if not len(chosen):
             return empty
         # where each posting's positions end, only as far as the last one wanted
         posting_ends = np.cumsum(tf[:int(chosen[-1]) + 1], dtype=np.int64)
-        lengths = tf[chosen].astype(np.int64)
         starts = pfirst + posting_ends[chosen] - lengths
         ends = np.cumsum(lengths)
         firsts = ends - lengths  # where each chosen posting starts in the gathered array
@@ -657,8 +658,6 @@ class SegmentArrays:
         return values, present
 
 
-# -- Whoosh's view of the arrays -----------------------------------------------
-
 def _runs(values: np.ndarray, firsts: np.ndarray, total: int, step: int) -> np.ndarray:
     """``total`` numbers in runs starting at ``firsts`` (ascending, the first
     0): run ``j`` counts up by ``step`` from ``values[j]``. With step 0 it is
@@ -670,6 +669,8 @@ def _runs(values: np.ndarray, firsts: np.ndarray, total: int, step: int) -> np.n
         out[firsts[1:]] = values[1:] - values[:-1] - step * (firsts[1:] - firsts[:-1] - 1)
     return np.cumsum(out, out=out)
 
+
+# -- Whoosh's view of the arrays -----------------------------------------------
 
 class ArraysTermsReader(TermsReader):
     """Whoosh's terms reader for a format-3 segment: the keyword fields from

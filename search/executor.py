@@ -135,7 +135,7 @@ class Executor:
             score = select(relaxed, relaxed_score, score)
             relaxed_any = bool(relaxed.any())
             mask = mask | relaxed
-        self._tally = None
+        self._tally = self._allowed = None
         return Matches(mask, score, complete, relaxed_any and not complete)
 
     def _relaxed(self, relaxation: Relaxation) -> tuple[np.ndarray, np.ndarray]:
