@@ -13,9 +13,9 @@ and column values a search needs:
     <index>/arrays/<segment id>/
         meta.json                  document count, format version
         <field>.hash.npy           uint64, the terms' 64-bit hashes, sorted
-        <field>.first.npy          int64, where each term's postings start
+        <field>.first.npy          where each term's postings start
         <field>.df.npy             int32, how many postings it has
-        <field>.tstart.npy         int64, where each term's text starts in...
+        <field>.tstart.npy         where each term's text starts in...
         <field>.terms.bin          ...the terms' UTF-8 bytes (to verify a hash hit)
         <field>.docs.npy           segment-local document numbers (their low
                                    16 bits in segments of more documents)
@@ -23,19 +23,21 @@ and column values a search needs:
                                    each block of 65,536 documents starts
                                    among a term's postings
         <field>.tf.npy             term frequencies
-        <field>.pfirst.npy         int64, where each term's positions start in...
+        <field>.pfirst.npy         where each term's positions start in...
         <field>.pos.npy            positions as deltas within a posting (a
                                    posting has tf of them; a term without
                                    positions has pfirst NO_POSITIONS)
         len.<field>.npy            uint8, Whoosh's one-byte field lengths
         col.<field>.npy            int32 codes into col.<field>.json (-1: none),
                                    or int64 values for numeric columns
-        event.bin                  uint8 (documents x 256), each article's
-                                   event signature (indexer/signatures.py;
-                                   all 0: none), written as documents come
+
+(The event signatures are read from Whoosh's own column: event_column.py. An
+``event.bin`` left by an index written before 4 December 2026 is ignored.)
 
 docs, tf and pos take the narrowest unsigned type that holds a segment's
-values (indexer/postings.py): 1-2 bytes instead of 4 for nearly all of them.
+values (indexer/postings.py): 1-2 bytes instead of 4 for nearly all of them;
+first, tstart and pfirst take 4 bytes when their values fit (nearly always)
+and 8 otherwise (indexes written before 4 December 2026: always 8).
 
 A search reads them (``SegmentArrays``) instead of decoding: the small
 per-term and per-document arrays are memory-mapped, and the postings,
@@ -86,7 +88,6 @@ from indexer.postings import (
     term_chunks,
     term_hash,
 )
-from indexer.signatures import SIGNATURE_BINS
 
 FORMAT_VERSION = 3  # 3: the text postings live only here (2: also in Whoosh's files)
 READABLE_VERSIONS = (2, 3)
@@ -97,8 +98,6 @@ KEYWORD_COLUMNS = ("author", "category", "source", "year", "month")
 LENGTH_PREFIX = "_"  # Whoosh names a field's length column "_<field>_len"
 LENGTH_SUFFIX = "_len"
 NO_VALUE = -1
-EVENT_COLUMN = "event"  # schema.EventSignature's field
-EVENT_FILE = "event.bin"
 POSTINGS_PER_LOOKUP = 8  # fewer wanted documents than postings / this: binary searches, else one pass
 READ_NOT_MAPPED = (".docs.npy", ".tf.npy", ".pos.npy")  # most of the bytes; see filearray.py
 MIXED_POSITIONS = -2  # format 2 only: some postings with positions, some without (read Whoosh's)
@@ -126,7 +125,6 @@ class _SegmentArraysWriter:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
         self.columns: dict[str, dict[int, Any]] = {}
-        self.events: Any = None  # event.bin, opened at the first signature
         self.doccount = 0
         self.fields: dict[str, FieldPostings] = {}
         self.finished = {"postings": False, "perdoc": False}
@@ -152,28 +150,11 @@ class _SegmentArraysWriter:
 
     # per-document values (from the per-document writer)
     def column_value(self, docnum: int, fieldname: str, value: Any) -> None:
-        if fieldname == EVENT_COLUMN:
-            self._event(docnum, value)
-        elif fieldname in KEYWORD_COLUMNS or fieldname in NUMERIC_COLUMNS or _length_field(fieldname):
+        if fieldname in KEYWORD_COLUMNS or fieldname in NUMERIC_COLUMNS or _length_field(fieldname):
             self.columns.setdefault(fieldname, {})[docnum] = value
-
-    def _event(self, docnum: int, value: bytes) -> None:
-        """Signatures go to the file as they come (a merge of a million
-        articles would hold 256 MB of them); a document without one is a
-        hole, read back as zeros."""
-        if len(value) != SIGNATURE_BINS:
-            return
-        if self.events is None:
-            self.events = open(self.folder / EVENT_FILE, "wb")  # noqa: SIM115 - closed in perdoc_done
-        self.events.seek(docnum * SIGNATURE_BINS)
-        self.events.write(value)
 
     def perdoc_done(self, doccount: int) -> None:
         self.doccount = doccount
-        if self.events is not None:
-            self.events.truncate(doccount * SIGNATURE_BINS)
-            self.events.close()
-            self.events = None
         for name, values in self.columns.items():
             field = _length_field(name)
             if field:
@@ -225,8 +206,6 @@ def discard(index_dir: str | os.PathLike[str], segment_id: str) -> None:
     for key in [k for k in _open_writers if k[0] == str(index_dir)]:
         writer = _open_writers.pop(key)
         writer.fields.clear()  # drops the runs' mappings
-        if writer.events is not None:
-            writer.events.close()
         shutil.rmtree(writer.folder, ignore_errors=True)
     folder = arrays_root(index_dir) / segment_id
     shutil.rmtree(folder, ignore_errors=True)
@@ -392,7 +371,7 @@ class SegmentArrays:
             path.name: FileArray(path) if path.name.endswith(READ_NOT_MAPPED)
             else np.load(path, mmap_mode="r").view(np.ndarray)
             for path in folder.glob("*.npy")}
-        for path in [*folder.glob("*.terms.bin"), *folder.glob(EVENT_FILE)]:
+        for path in folder.glob("*.terms.bin"):
             size = path.stat().st_size
             self._maps[path.name] = np.memmap(path, dtype=np.uint8, mode="r") if size else None
         self._labels = {path.name: json.loads(path.read_text(encoding="utf-8")) for path in folder.glob("col.*.json")}
@@ -640,14 +619,6 @@ class SegmentArrays:
         if codes is None:
             return np.full(self.doc_count, NO_VALUE, dtype=np.int32), []
         return codes, self._labels.get(f"col.{field}.json", [])
-
-    def event_signatures(self) -> np.ndarray | None:
-        """The documents' event signatures (documents x SIGNATURE_BINS), or
-        None for a segment written before they existed."""
-        found = self._map(EVENT_FILE)
-        if found is None or len(found) != self.doc_count * SIGNATURE_BINS:
-            return None
-        return found.view(np.ndarray).reshape(self.doc_count, SIGNATURE_BINS)
 
     def numeric_column(self, field: str) -> tuple[np.ndarray, np.ndarray]:
         """(values, present) of a numeric column."""

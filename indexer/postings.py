@@ -198,12 +198,26 @@ class FieldPostings:
         texts = [self.texts[i] for i in order.tolist()]
         lengths = np.array([len(t) for t in texts], dtype=np.int64)
         np.save(self.folder / f"{self.name}.hash.npy", hashes[order])
-        np.save(self.folder / f"{self.name}.first.npy", first[order].astype(np.int64))
+        np.save(self.folder / f"{self.name}.first.npy", _offsets(first[order]))
         np.save(self.folder / f"{self.name}.df.npy", df[order].astype(np.int32))
-        np.save(self.folder / f"{self.name}.pfirst.npy", pfirst[order].astype(np.int64))
-        np.save(self.folder / f"{self.name}.tstart.npy", np.concatenate(([0], np.cumsum(lengths))).astype(np.int64))
+        np.save(self.folder / f"{self.name}.pfirst.npy", _offsets(pfirst[order]))
+        np.save(self.folder / f"{self.name}.tstart.npy", _offsets(np.concatenate(([0], np.cumsum(lengths)))))
         (self.folder / f"{self.name}.terms.bin").write_bytes(b"".join(texts))
         return order
+
+
+def _offsets(values: np.ndarray) -> np.ndarray:
+    """Offsets into a field's arrays in 4 bytes when they fit (nearly
+    always: a segment would need 2**31 postings or positions), else 8. Every
+    reader converts a value with int() before using it."""
+    if not len(values):
+        return values.astype(np.int64)
+    low, high = int(values.min()), int(values.max())
+    if low >= 0 and high < 1 << 32:
+        return values.astype(np.uint32)
+    if low >= -(1 << 31) and high < 1 << 31:
+        return values.astype(np.int32)
+    return values.astype(np.int64)
 
 
 def term_chunks(counts: np.ndarray, chunk: int) -> Iterator[tuple[int, int]]:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from indexer.arrays import SegmentArrays
+from indexer.event_column import event_rows
 from indexer.stored_column import StoredColumn
 from search.cache import ByteLRU
 from search.vocabulary import Vocabulary
@@ -47,14 +48,16 @@ class ReadCaches:
 
 
 class SegmentFiles:
-    """The process's mapped segment arrays and stored-document readers, by
-    segment id (None: the segment has none). Those of segments that left
-    the index are dropped (and closed once no generation holds them)."""
+    """The process's mapped segment arrays, stored-document readers and
+    event signatures, by segment id (None: the segment has none). Those of
+    segments that left the index are dropped (and closed once no generation
+    holds them)."""
 
     def __init__(self, index_dir: Any):
         self.index_dir = index_dir
         self._open: dict[str, SegmentArrays | None] = {}
         self._stored: dict[str, StoredColumn | None] = {}
+        self._events: dict[str, np.ndarray | None] = {}
         self._lock = threading.Lock()
 
     def get(self, segment_id: str) -> SegmentArrays | None:
@@ -70,17 +73,27 @@ class SegmentFiles:
                 self._stored[sid] = StoredColumn.of(Path(self.index_dir), segment)
             return self._stored[sid]
 
+    def events(self, segment: Any) -> np.ndarray | None:
+        with self._lock:
+            sid = segment.segment_id()
+            if sid not in self._events:
+                self._events[sid] = event_rows(Path(self.index_dir), segment)
+            return self._events[sid]
+
     def keep_only(self, segment_ids: set[str]) -> None:
         with self._lock:
             for gone in set(self._open) - segment_ids:
                 del self._open[gone]
             for gone in set(self._stored) - segment_ids:
                 del self._stored[gone]
+            for gone in set(self._events) - segment_ids:
+                del self._events[gone]
 
 
 class Leaf:
     """One segment of a generation: where its documents start, its arrays
-    and its stored documents (None: read through each thread's searcher)."""
+    and its stored documents (None: read through each thread's searcher),
+    and its event signatures (None: it has none)."""
 
     def __init__(self, reader: Any, base: int, files: SegmentFiles | None):
         segment = reader.segment()
@@ -90,6 +103,7 @@ class Leaf:
         arrays = files.get(self.segment_id) if files is not None else None
         self.arrays = arrays if arrays is not None and arrays.doc_count == self.doc_count else None
         self.stored = files.stored(segment) if files is not None else None
+        self.events = files.events(segment) if files is not None else None
 
 
 class Generation:

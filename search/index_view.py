@@ -257,8 +257,9 @@ class IndexView:
 
     def event_signatures(self, docnums: list[int]) -> np.ndarray:
         """The event signatures of ``docnums`` (indexer/signatures.py), one
-        row each, read from the segments' mapped arrays; all EMPTY (never
-        grouped) where a segment has none."""
+        row each, mapped from the segments' event columns
+        (indexer/event_column.py); all EMPTY (never grouped) where a segment
+        or a document has none."""
         found = np.full((len(docnums), SIGNATURE_BINS), EMPTY, dtype=np.uint8)
         if not docnums:
             return found
@@ -266,10 +267,12 @@ class IndexView:
         leaf_of = np.searchsorted(self.shared.bases, docs, side="right") - 1
         for which in np.unique(leaf_of).tolist():
             leaf = self.leaves[which]
-            stored = leaf.arrays.event_signatures() if leaf.arrays is not None else None
-            if stored is not None:
-                rows = leaf_of == which
-                found[rows] = stored[docs[rows] - leaf.base]
+            if leaf.events is None:
+                continue
+            rows = np.flatnonzero(leaf_of == which)
+            local = docs[rows] - leaf.base
+            signed = local < len(leaf.events)
+            found[rows[signed]] = leaf.events[local[signed]]
         return found
 
 

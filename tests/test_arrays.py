@@ -198,6 +198,10 @@ def test_positions_and_wide_values_round_trip(tmp_path):
     assert arrays._map("content.tf.npy").dtype == np.uint16
     assert arrays._map("content.pos.npy").dtype == np.uint32
     assert arrays._map("content.docs.npy").dtype == np.uint8
+    # the per-term offsets take 4 bytes; a term without positions keeps its -1
+    assert arrays._map("content.first.npy").dtype == arrays._map("content.tstart.npy").dtype == np.uint32
+    assert arrays._map("content.pfirst.npy").dtype == np.int32
+    assert arrays.positions_at("content", arrays.slot("content", b"ha_noi")) is None
     doc, pos = arrays.position_pairs("content", "ha", np.array([0, 2]))
     assert list(zip(doc.tolist(), pos.tolist(), strict=True)) == [(0, p) for p in far] + [(2, p) for p in many]
     assert arrays.position_pairs("content", "ha_noi", np.array([1]))[0].tolist() == []
@@ -206,6 +210,13 @@ def test_positions_and_wide_values_round_trip(tmp_path):
     assert pos[doc == 0].tolist() == [1]
     assert all(p >= UNPLACED for p in pos[doc == 2].tolist()) and np.diff(pos[doc == 2]).tolist() == [2]
     assert arrays.positions_at("content", arrays.slot("content", b"odd")) == [[1], []]
+
+
+def test_offsets_past_32_bits_keep_8_bytes():
+    assert postings._offsets(np.array([0, (1 << 32) - 1])).dtype == np.uint32
+    assert postings._offsets(np.array([-1, 5])).dtype == np.int32
+    assert postings._offsets(np.array([0, 1 << 32])).dtype == np.int64
+    assert postings._offsets(np.array([-1, 1 << 31])).tolist() == [-1, 1 << 31]
 
 
 def test_a_segment_without_its_arrays_is_a_clear_503(built, tmp_path):

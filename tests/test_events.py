@@ -262,6 +262,7 @@ def test_signatures_are_stored_at_index_time_and_survive_merges(tmp_path):
     ingest([write_jsonl(tmp_path / "a.jsonl", records)], index, procs=2, show_progress=False)
     assert len(store.open_index(index)._segments()) == 2
     assert _stored_signatures_match(index) == 260
+    assert not list(index.rglob("event.bin"))  # kept once, in Whoosh's column: no copy beside the arrays
     optimize(index)  # one segment: the signatures come through Whoosh's merge
     assert len(store.open_index(index)._segments()) == 1
     assert _stored_signatures_match(index) == 260
