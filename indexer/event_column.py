@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.integrity import COMPOUND_EXT, compound_directory
+from indexer.integrity import column_region
 from indexer.signatures import SIGNATURE_BINS
 
 EVENT_COLUMN = "event"  # schema.EventSignature's field
@@ -28,17 +28,10 @@ def event_rows(folder: Path, segment: Any) -> np.ndarray | None:
     array, mapped; rows past its end (documents without a signature, at the
     end) are none. None: the segment has no event column (written before
     signatures existed)."""
-    sid = segment.segment_id()
-    name = f"{sid}.{EVENT_COLUMN}.col"
-    if segment.is_compound():
-        path = folder / (sid + COMPOUND_EXT)
-        found = compound_directory(path)[1].get(name)
-    else:
-        path = folder / name
-        found = (0, path.stat().st_size) if path.exists() else None
+    found = column_region(folder, segment, f"{EVENT_COLUMN}.col")
     if found is None:
         return None
-    start, length = found
+    path, start, length = found
     rows = min(length // SIGNATURE_BINS, segment.doc_count_all())
     if not rows:
         return np.zeros((0, SIGNATURE_BINS), dtype=np.uint8)

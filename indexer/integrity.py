@@ -78,6 +78,21 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unexpected {module}.{name} in a compound directory")
 
 
+def column_region(folder: Path, segment: Any, name: str) -> tuple[Path, int, int] | None:
+    """(file, where it starts, its length) of a Whoosh segment's file
+    ``<segment>.<name>``: inside the compound segment file, or on its own;
+    None when the segment has no such file."""
+    sid = segment.segment_id()
+    wanted = f"{sid}.{name}"
+    if segment.is_compound():
+        path = folder / (sid + COMPOUND_EXT)
+        found = compound_directory(path)[1].get(wanted)
+    else:
+        path = folder / wanted
+        found = (0, path.stat().st_size) if path.exists() else None
+    return None if found is None else (path, *found)
+
+
 def compound_directory(path: Path) -> tuple[int, dict[str, tuple[int, int]]]:
     """(where the directory starts, {file: (offset, length)}) of a compound
     segment file. Whoosh writes the files back to back after a 12-byte

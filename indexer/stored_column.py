@@ -31,7 +31,7 @@ from indexer.integrity import (
     COMPOUND_EXT,
     STORED_COLUMN,
     Problem,
-    compound_directory,
+    column_region,
     damaged,
     stored_tables,
     why,
@@ -57,17 +57,10 @@ class StoredColumn:
     @classmethod
     def of(cls, folder: Path, segment: Any) -> StoredColumn | None:
         """The column of a Whoosh segment in ``folder`` (None: it has none)."""
-        sid = segment.segment_id()
-        name = f"{sid}.{STORED_COLUMN}.col"
         if not segment.doc_count_all():
             return None
-        if segment.is_compound():
-            path = folder / (sid + COMPOUND_EXT)
-            found = compound_directory(path)[1].get(name)
-        else:
-            path = folder / name
-            found = (0, path.stat().st_size) if path.exists() else None
-        return None if found is None else cls(folder, sid, path, *found, segment.doc_count_all())
+        found = column_region(folder, segment, f"{STORED_COLUMN}.col")
+        return None if found is None else cls(folder, segment.segment_id(), *found, segment.doc_count_all())
 
     def document(self, docnum: int) -> dict:
         """The stored fields of the segment's document ``docnum``."""
