@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, LockError
 from whoosh.util.filelock import try_for
 
-from indexer.arrays import PostingsCodec, remove_stale
+from indexer.arrays import PostingsCodec, arrays_root, remove_stale
 from indexer.arrays import discard as discard_arrays
 from indexer.checked_index import CheckedIndex, verify_segments
 from indexer.closing import close_files
@@ -209,6 +210,17 @@ def writing(ix: Any, path: Path, lock_timeout: float | None = None, merge_all: b
     except BaseException as exc:
         _abandon(writer, exc)
         raise
+    _drop_if_unused(path, writer.newsegment.segment_id())
+
+
+def _drop_if_unused(path: Path, segment_id: str) -> None:
+    """Remove the arrays of a committed writer's own new segment when the
+    commit did not keep it: it had no documents (the main segment of a
+    parallel write, whose workers wrote their own; a write that only
+    deleted). No other writer ever uses its id, so this needs no lock.
+    (Until 4 December 2026 they waited for the next write's remove_stale.)"""
+    if segment_id not in {s.segment_id() for s in TOC.read(_storage(path), INDEX_NAME).segments}:
+        shutil.rmtree(arrays_root(path) / segment_id, ignore_errors=True)
 
 
 def _abandon(writer: Any, failure: BaseException) -> None:

@@ -263,6 +263,9 @@ def test_signatures_are_stored_at_index_time_and_survive_merges(tmp_path):
     assert len(store.open_index(index)._segments()) == 2
     assert _stored_signatures_match(index) == 260
     assert not list(index.rglob("event.bin"))  # kept once, in Whoosh's column: no copy beside the arrays
+    # the parallel write's own main segment stayed empty: its arrays went with the commit
+    live = {segment.segment_id() for segment in store.open_index(index)._segments()}
+    assert {p.name for p in (index / "arrays").iterdir()} == live
     optimize(index)  # one segment: the signatures come through Whoosh's merge
     assert len(store.open_index(index)._segments()) == 1
     assert _stored_signatures_match(index) == 260
